@@ -1,0 +1,1 @@
+"""Dataset preparation and the bundled synthetic demo dataset."""

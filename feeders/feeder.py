@@ -1,0 +1,74 @@
+"""The skeleton feeder: reads a prepared split lazily and applies the train or test transforms."""
+import os
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from feeders.storage import SequenceReader, read_index
+from feeders.transforms import crop_resize, joint_to_bone, random_rotation, to_motion, valid_frame_count
+from graph import get_layout
+from torchlight.registry import ConfigError
+
+
+class SkeletonFeeder(Dataset):
+    """Samples (data (C, T, V, M) float32, label, index) from `<data_path>/<split>.h5`.
+
+    Transforms, in the reference order: crop + resize to `window_size` frames (`p_interval`: one value for a
+    centre crop, two for a random crop), random rotation, bone, motion.
+
+    Augmentation randomness is a function of (seed, epoch, sample index): the same on every run, whatever the
+    number of DataLoader workers, and different at each epoch (`set_epoch`).
+    """
+
+    def __init__(self, data_path, split='train', window_size=64, p_interval=(0.95,), min_crop=64,
+                 random_rot=False, bone=False, vel=False, debug=False):
+        if len(p_interval) not in (1, 2):
+            raise ConfigError(f'p_interval takes one value (centre crop) or two (random crop), got {p_interval}')
+        self.path = os.path.join(data_path, f'{split}.h5')
+        index = read_index(self.path)
+        self.labels = index['labels']
+        self.names = index['names']
+        self.meta = index['attrs']
+        self.layout = get_layout(self.meta['layout'])
+        self.reader = SequenceReader(self.path, index['offsets'])
+        if debug:
+            self.labels, self.names = self.labels[:100], self.names[:100]
+        self.window_size = window_size
+        self.p_interval = list(p_interval)
+        self.min_crop = min_crop
+        self.random_rot = random_rot
+        self.bone = bone
+        self.vel = vel
+        self.seed = 0
+        self.epoch = 0
+
+    @property
+    def class_names(self):
+        return self.meta.get('class_names') or [str(i) for i in range(self.meta['num_class'])]
+
+    @property
+    def stream(self):
+        return ('bone' if self.bone else 'joint') + ('_motion' if self.vel else '')
+
+    def set_epoch(self, epoch, seed=None):
+        self.epoch = epoch
+        if seed is not None:
+            self.seed = seed
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        data = self.reader[index].transpose(3, 0, 2, 1)                 # (T, M, V, C) → (C, T, V, M)
+        valid = valid_frame_count(data)
+        if valid == 0:
+            raise ConfigError(f'{self.path}: sample {self.names[index]} has no non-zero frame')
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        data = crop_resize(data, valid, self.p_interval, self.window_size, rng, self.min_crop)
+        if self.random_rot:
+            data = random_rotation(data, rng)
+        if self.bone:
+            data = joint_to_bone(data, self.layout.bone_pairs)
+        if self.vel:
+            data = to_motion(data)
+        return data.astype(np.float32, copy=False), int(self.labels[index]), index

@@ -1,0 +1,60 @@
+"""Per-sample transforms on (C, T, V, M) arrays, with the reference feeders' semantics."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def valid_frame_count(data):
+    """Frames with any non-zero value (the reference assumes they form a prefix)."""
+    return int(np.count_nonzero(np.abs(data).sum(axis=(0, 2, 3))))
+
+
+def crop_resize(data, valid, p_interval, window, rng=None, min_length=64):
+    """Crop the valid frames, then resize linearly along time to `window` frames.
+
+    One p (test): the centre crop [b, valid − b) with b = int((1 − p)·valid / 2).
+    Two values [p0, p1] (train): p ~ U(p0, p1), L = min(max(floor(valid·p), min_length), valid), random start.
+    """
+    c, _, v, m = data.shape
+    if len(p_interval) == 1:
+        bias = int((1 - p_interval[0]) * valid / 2)
+        data = data[:, bias:valid - bias]
+    else:
+        p = rng.uniform(p_interval[0], p_interval[1])
+        length = min(max(int(np.floor(valid * p)), min_length), valid)
+        start = rng.integers(0, valid - length + 1)
+        data = data[:, start:start + length]
+    length = data.shape[1]
+    frames = torch.from_numpy(np.ascontiguousarray(data.transpose(0, 2, 3, 1))).reshape(1, c * v * m, length)
+    frames = F.interpolate(frames, size=window, mode='linear', align_corners=False)   # (1, C·V·M, window)
+    return frames.reshape(c, v, m, window).permute(0, 3, 1, 2).numpy()
+
+
+def rotation_matrix(ax, ay, az):
+    """R = Rz·Ry·Rx with the reference feeder's sign conventions."""
+    cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
+    rx = np.array([[1, 0, 0], [0, cx, sx], [0, -sx, cx]])
+    ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
+    rz = np.array([[cz, sz, 0], [-sz, cz, 0], [0, 0, 1]])
+    return (rz @ ry @ rx).astype(np.float32)
+
+
+def random_rotation(data, rng, theta=0.3):
+    """Rotate every frame by one angle triple drawn from U(−theta, theta)."""
+    rot = rotation_matrix(*rng.uniform(-theta, theta, 3))
+    return np.einsum('ij,jtvm->itvm', rot, data)
+
+
+def joint_to_bone(data, bone_pairs):
+    """bone[v] = joint[v] − joint[origin(v)] for each (v, origin) pair."""
+    bone = np.zeros_like(data)
+    for v, origin in bone_pairs:
+        bone[:, :, v] = data[:, :, v] - data[:, :, origin]
+    return bone
+
+
+def to_motion(data):
+    """motion[t] = x[t + 1] − x[t]; the last frame is zero."""
+    motion = np.zeros_like(data)
+    motion[:, :-1] = data[:, 1:] - data[:, :-1]
+    return motion

@@ -1,0 +1,175 @@
+"""Blocks shared by the graph-convolutional backbones.
+
+A backbone is data-BN → blocks → pooling over joints and persons → dropout → linear classifier; each block is
+GCN unit → (SF-Head) → TCN unit, plus a residual. Only the GCN unit differs between backbones.
+"""
+import math
+
+import torch
+from torch import nn
+
+from graph import get_layout, spatial_adjacency
+from model.sf_head import SFHead
+from torchlight.registry import ConfigError, check_keys
+
+# CTR-GCN's ten blocks: width and temporal stride of each.
+REFERENCE_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
+REFERENCE_STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
+
+
+def init_conv(conv):
+    nn.init.kaiming_normal_(conv.weight, mode='fan_out')
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
+def init_bn(bn, scale):
+    nn.init.constant_(bn.weight, scale)
+    nn.init.zeros_(bn.bias)
+
+
+class TemporalConv(nn.Module):
+    """Conv (kernel × 1) along time, 'same' padding, then BatchNorm."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1):
+        super().__init__()
+        pad = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
+        self.conv = nn.Conv2d(in_channels, out_channels, (kernel_size, 1), padding=(pad, 0),
+                              stride=(stride, 1), dilation=(dilation, 1))
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class MultiScaleTCN(nn.Module):
+    """CTR-GCN's temporal unit: one branch per dilation, a max-pool branch and a 1×1 branch, concatenated.
+
+    Each branch opens with 1×1 conv + BN + ReLU (the 1×1 branch with conv + BN only); no activation follows
+    the concatenation.
+    """
+
+    def __init__(self, channels, kernel_size=5, stride=1, dilations=(1, 2)):
+        super().__init__()
+        num_branches = len(dilations) + 2
+        if channels % num_branches:
+            raise ConfigError(f'multi-scale TCN: {channels} channels do not split into {num_branches} branches')
+        width = channels // num_branches
+
+        def opening():
+            return [nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+
+        self.branches = nn.ModuleList(
+            [nn.Sequential(*opening(), TemporalConv(width, width, kernel_size, stride, d)) for d in dilations]
+            + [nn.Sequential(*opening(), nn.MaxPool2d((3, 1), stride=(stride, 1), padding=(1, 0)),
+                             nn.BatchNorm2d(width)),
+               nn.Sequential(nn.Conv2d(channels, width, 1, stride=(stride, 1)), nn.BatchNorm2d(width))])
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                init_conv(m)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+def make_residual(in_channels, out_channels, stride):
+    """Identity when the shape is kept, else a strided 1×1 temporal conv + BN."""
+    if in_channels == out_channels and stride == 1:
+        return nn.Identity()
+    residual = TemporalConv(in_channels, out_channels, 1, stride)
+    init_conv(residual.conv)
+    init_bn(residual.bn, 1)
+    return residual
+
+
+class Block(nn.Module):
+    """relu(TCN(SF-Head(GCN(x))) + residual(x)); key names `gcn1`, `tcn1`, `residual` as in CTR-GCN."""
+
+    def __init__(self, gcn, tcn, residual, sf_head=None):
+        super().__init__()
+        self.gcn1 = gcn
+        self.sf_head = sf_head
+        self.tcn1 = tcn
+        self.residual = residual
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        y = self.gcn1(x)
+        if self.sf_head is not None:
+            y = self.sf_head(y)
+        y = self.tcn1(y)
+        if self.residual is not None:
+            y = y + self.residual(x)
+        return self.relu(y)
+
+
+SF_HEAD_KEYS = ('groups',)
+
+
+def parse_sf_head(sf_head):
+    """The `sf_head` model argument: None (off) or a dict of SF-Head settings."""
+    if sf_head is None:
+        return None
+    if not isinstance(sf_head, dict):
+        raise ConfigError(f'model_args.sf_head must be a mapping such as {{groups: 8}} or null, got {sf_head!r}')
+    check_keys(sf_head, SF_HEAD_KEYS, 'model_args.sf_head')
+    return {'groups': 8, **sf_head}
+
+
+class SkeletonGCN(nn.Module):
+    """A stack of blocks on (N, C, T, V, M) skeleton input, returning logits (N, num_class).
+
+    `make_gcn(in_channels, out_channels, A, first)` builds the backbone's graph unit; `A` is the (3, V, V)
+    spatial adjacency of the layout named by `graph`.
+    """
+
+    def __init__(self, make_gcn, num_class, num_point, num_person, in_channels, graph,
+                 channels, strides, drop_out, sf_head):
+        super().__init__()
+        layout = get_layout(graph)
+        if num_point != layout.num_joints:
+            raise ConfigError(f"num_point is {num_point} but graph '{graph}' has {layout.num_joints} joints")
+        if len(channels) != len(strides):
+            raise ConfigError(f'channels ({len(channels)} blocks) and strides ({len(strides)}) differ in length')
+        sf_head = parse_sf_head(sf_head)
+        A = spatial_adjacency(layout)
+        self.data_bn = nn.BatchNorm1d(num_person * in_channels * num_point)
+        init_bn(self.data_bn, 1)
+        self.block_names = []
+        widths = [in_channels, *channels]
+        for i, (c_in, c_out, stride) in enumerate(zip(widths, widths[1:], strides)):
+            name = f'l{i + 1}'
+            head = SFHead(c_out, sf_head['groups'], where=f' of block {name}') if sf_head else None
+            # The first block has no residual, as in the references.
+            residual = make_residual(c_in, c_out, stride) if i else None
+            self.add_module(name, Block(make_gcn(c_in, c_out, A), MultiScaleTCN(c_out, stride=stride),
+                                        residual, head))
+            self.block_names.append(name)
+        self.drop_out = nn.Dropout(drop_out) if drop_out else nn.Identity()
+        self.fc = nn.Linear(widths[-1], num_class)
+        nn.init.normal_(self.fc.weight, 0, math.sqrt(2.0 / num_class))
+
+    @property
+    def blocks(self):
+        return [getattr(self, name) for name in self.block_names]
+
+    def forward_features(self, x):
+        """(N, C, T, V, M) → features (N, M, C', T', V') after the last block."""
+        n, c, t, v, m = x.shape
+        x = x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t)            # (N, M·V·C, T)
+        x = self.data_bn(x)
+        x = x.reshape(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)   # (N·M, C, T, V)
+        for block in self.blocks:
+            x = block(x)
+        return x.reshape(n, m, *x.shape[1:])
+
+    def forward_head(self, features):
+        """Mean over frames and joints, then over persons; dropout; linear classifier."""
+        pooled = features.mean((3, 4)).mean(1)                           # (N, C')
+        return self.fc(self.drop_out(pooled))
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))

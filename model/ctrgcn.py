@@ -1,0 +1,69 @@
+"""CTR-GCN (Chen et al., ICCV 2021): channel-wise topology refinement graph convolution."""
+import torch
+from torch import nn
+
+from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, init_bn, init_conv
+from model.registry import register_model
+
+
+class CTRGC(nn.Module):
+    """One subset's channel-wise topology: A refined per channel from pairwise joint differences.
+
+    topology = conv4(tanh(mean_T conv1(x)[u] − mean_T conv2(x)[v])) · alpha + A        (N, C_out, V, V)
+    out[n, c, t, u] = Σ_v topology[n, c, u, v] · conv3(x)[n, c, t, v]
+    """
+
+    def __init__(self, in_channels, out_channels, rel_reduction=8):
+        super().__init__()
+        rel_channels = 8 if in_channels in (3, 9) else in_channels // rel_reduction
+        self.conv1 = nn.Conv2d(in_channels, rel_channels, 1)
+        self.conv2 = nn.Conv2d(in_channels, rel_channels, 1)
+        self.conv3 = nn.Conv2d(in_channels, out_channels, 1)
+        self.conv4 = nn.Conv2d(rel_channels, out_channels, 1)
+
+    def forward(self, x, A, alpha):
+        query = self.conv1(x).mean(2)                                     # (N, R, V)
+        key = self.conv2(x).mean(2)                                       # (N, R, V)
+        relation = torch.tanh(query.unsqueeze(-1) - key.unsqueeze(-2))    # (N, R, V, V)
+        topology = self.conv4(relation) * alpha + A                       # (N, C, V, V)
+        return torch.einsum('ncuv,nctv->nctu', topology, self.conv3(x))
+
+
+class CTRGCNGraphConv(nn.Module):
+    """Sum of one CTRGC per adjacency subset, BN, plus a (projected) residual, ReLU."""
+
+    def __init__(self, in_channels, out_channels, A, adaptive=True):
+        super().__init__()
+        self.convs = nn.ModuleList(CTRGC(in_channels, out_channels) for _ in range(len(A)))
+        if in_channels != out_channels:
+            self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
+        else:
+            self.down = nn.Identity()
+        A = torch.from_numpy(A)
+        if adaptive:
+            self.PA = nn.Parameter(A)
+        else:
+            self.register_buffer('A', A, persistent=False)
+        self.alpha = nn.Parameter(torch.zeros(1))
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                init_conv(m)
+            elif isinstance(m, nn.BatchNorm2d):
+                init_bn(m, 1)
+        init_bn(self.bn, 1e-6)
+
+    def forward(self, x):
+        A = self.PA if hasattr(self, 'PA') else self.A
+        y = sum(conv(x, A[i], self.alpha) for i, conv in enumerate(self.convs))
+        return self.relu(self.bn(y) + self.down(x))
+
+
+@register_model('ctrgcn')
+def ctrgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
+           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True, sf_head=None):
+    """CTR-GCN; the defaults give the reference NTU-60 model (1,446,672 parameters)."""
+    return SkeletonGCN(
+        lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive),
+        num_class, num_point, num_person, in_channels, graph, channels, strides, drop_out, sf_head)

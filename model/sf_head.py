@@ -1,0 +1,87 @@
+"""SF-Head (Synchronized and Fine-grained Head), as in the authors' released `sf_head.py`.
+
+The input (N, C, T, V) is split into G channel groups; each group into four equal chunks:
+  f_t = x1 · σ(a_t · avgpool_TV(x1) + b_t)          temporal gate
+  f_c = x2                                           identity chunk
+  f_s = x3 · σ(a_s · GroupNorm(x3) + b_s)            spatial gate
+  f_o = x4                                           untouched chunk
+AC-FA refines with three attention gates, each gating a view by σ(BN(conv7×7([max, mean]))):
+  f_r = w0 · gate_CV(f_t) + w1 · gate_TC(f_s) + w2 · gate_TV(f_c) + w3 · f_c,   w = softmax(4 weights)
+where gate_CV pools over T, gate_TC over V and gate_TV over the channels. The output is
+concat(f_t, f_s, f_r, f_o) per group, followed by a channel shuffle with 2 groups.
+
+The released module also builds a BatchNorm `bn` and a ReLU that its forward never uses; they are left out
+here and the `bn.*` keys of a released state dict are dropped on load.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchlight.registry import ConfigError
+
+
+class ConvBN(nn.Module):
+    """Conv2d without bias followed by BatchNorm2d (key names `conv`, `bn` as in the release)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class AttentionGate(nn.Module):
+    """σ(BN(conv7×7(max ‖ mean))) computed from max and mean over one axis of a 4-D tensor."""
+
+    def __init__(self, kernel_size=7):
+        super().__init__()
+        self.conv = ConvBN(2, 1, kernel_size)
+
+    def forward(self, x):
+        """x · gate, the gate pooled over dim 1 of `x` and broadcast along it."""
+        pooled = torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], dim=1)   # (B, 2, P, Q)
+        return x * torch.sigmoid(self.conv(pooled))
+
+
+class SFHead(nn.Module):
+    def __init__(self, channels, groups=8, where=''):
+        super().__init__()
+        if channels % (4 * groups):
+            raise ConfigError(f'SF-Head{where}: {channels} channels are not divisible by 4 x groups = {4 * groups}; '
+                              f'choose sf_head groups that divide {channels // 4}')
+        self.groups = groups
+        chunk = channels // (4 * groups)
+        self.gn = nn.GroupNorm(chunk, chunk)
+        self.cweight = nn.Parameter(torch.zeros(1, chunk, 1, 1))
+        self.cbias = nn.Parameter(torch.ones(1, chunk, 1, 1))
+        self.sweight = nn.Parameter(torch.zeros(1, chunk, 1, 1))
+        self.sbias = nn.Parameter(torch.ones(1, chunk, 1, 1))
+        self.w = nn.Parameter(torch.ones(4))
+        self.cv = AttentionGate()   # on the (C, V) view: pools over T
+        self.tc = AttentionGate()   # on the (T, C) view: pools over V
+        self.tv = AttentionGate()   # on the (T, V) view: pools over C
+        self._register_load_state_dict_pre_hook(self._drop_unused_release_keys)
+
+    @staticmethod
+    def _drop_unused_release_keys(state_dict, prefix, *args):
+        for key in [k for k in state_dict if k.startswith(prefix + 'bn.')]:
+            del state_dict[key]
+
+    def forward(self, x):
+        n, c, t, v = x.shape
+        x1, x2, x3, x4 = x.reshape(n * self.groups, c // self.groups, t, v).chunk(4, dim=1)
+        f_t = x1 * torch.sigmoid(self.cweight * x1.mean((2, 3), keepdim=True) + self.cbias)
+        f_s = x3 * torch.sigmoid(self.sweight * self.gn(x3) + self.sbias)
+        f_c = x2
+        w = F.softmax(self.w, dim=0)
+        # The gates read permuted views, (B, T, C, V) and (B, V, T, C), as in the release; unlike the release,
+        # nothing is copied to contiguous memory on the way.
+        f_r = (w[0] * self.cv(f_t.transpose(1, 2)).transpose(1, 2)
+               + w[1] * self.tc(f_s.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)
+               + w[2] * self.tv(f_c)
+               + w[3] * f_c)
+        out = torch.cat([f_t, f_s, f_r, x4], dim=1).reshape(n, c, t, v)
+        # channel shuffle with 2 groups: channel (g, i) → (i, g)
+        return out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)

@@ -1,0 +1,94 @@
+"""Classification metrics from score matrices: top-k, confusion matrix, per-class and ambiguous-class accuracy.
+
+All accuracies are returned in percent. Scores are (N, K) arrays (logits or probabilities), labels (N,) ints.
+"""
+import numpy as np
+
+
+def topk_accuracy(scores, labels, k):
+    """Percent of samples whose label is among the k highest scores."""
+    k = min(k, scores.shape[1])
+    topk = np.argsort(-scores, axis=1, kind='stable')[:, :k]
+    return 100.0 * float(np.mean(np.any(topk == labels[:, None], axis=1)))
+
+
+def confusion_matrix(labels, predictions, num_class):
+    """cm[i, j] = number of samples of true class i predicted as j."""
+    cm = np.zeros((num_class, num_class), dtype=np.int64)
+    np.add.at(cm, (labels, predictions), 1)
+    return cm
+
+
+def per_class_accuracy(cm):
+    """Percent correct per true class; NaN for classes without samples."""
+    totals = cm.sum(axis=1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return 100.0 * np.diag(cm) / np.where(totals > 0, totals, np.nan)
+
+
+def mean_class_accuracy(cm):
+    """Mean of the per-class accuracies over the classes that have samples."""
+    return float(np.nanmean(per_class_accuracy(cm)))
+
+
+def ambiguous_metrics(cm, groups):
+    """Metrics over groups of mutually confusable classes.
+
+    groups: {group name: [class ids]}. Returns
+      accuracy:  percent correct over all samples whose true class is in some group
+      groups:    {name: {accuracy, confusion, samples}}, where confusion is the percent of the group's samples
+                 predicted as another class of the same group
+    """
+    per_group = {}
+    for name, classes in groups.items():
+        block = cm[np.ix_(classes, classes)]
+        samples = int(cm[classes].sum())
+        correct = int(np.trace(block))
+        within = int(block.sum()) - correct
+        per_group[name] = {
+            'accuracy': 100.0 * correct / samples if samples else float('nan'),
+            'confusion': 100.0 * within / samples if samples else float('nan'),
+            'samples': samples,
+        }
+    members = sorted({c for classes in groups.values() for c in classes})
+    total = int(cm[members].sum()) if members else 0
+    accuracy = 100.0 * float(np.trace(cm[np.ix_(members, members)])) / total if total else float('nan')
+    return {'accuracy': accuracy, 'groups': per_group}
+
+
+def evaluate_scores(scores, labels, num_class, groups=None):
+    """All metrics of one evaluation as a dict (plus the confusion matrix under 'confusion_matrix')."""
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    cm = confusion_matrix(labels, scores.argmax(axis=1), num_class)
+    result = {
+        'top1': topk_accuracy(scores, labels, 1),
+        'top5': topk_accuracy(scores, labels, 5),
+        'mean_class': mean_class_accuracy(cm),
+        'confusion_matrix': cm,
+    }
+    if groups:
+        result['ambiguous'] = ambiguous_metrics(cm, groups)
+    return result
+
+
+def resolve_groups(groups, class_names, source):
+    """Map {group: [class name | 'A<n>' (1-based action id) | 0-based int]} to {group: [class ids]}."""
+    from torchlight.registry import ConfigError, closest
+    index = {name: i for i, name in enumerate(class_names)}
+    resolved = {}
+    for group, members in groups.items():
+        ids = []
+        for member in members:
+            if isinstance(member, int) and 0 <= member < len(class_names):
+                ids.append(member)
+            elif isinstance(member, str) and member in index:
+                ids.append(index[member])
+            elif isinstance(member, str) and member[:1] == 'A' and member[1:].isdigit() \
+                    and 1 <= int(member[1:]) <= len(class_names):
+                ids.append(int(member[1:]) - 1)
+            else:
+                raise ConfigError(f"{source}: group '{group}' names unknown class {member!r}"
+                                  f"{closest(member, class_names)}")
+        resolved[group] = ids
+    return resolved

@@ -1,0 +1,300 @@
+"""The training and evaluation loop."""
+import json
+import os
+import pickle
+import random
+import time
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from feeders import build_feeder
+from model import build_model
+from torchlight.checkpoint import load_weights, save_checkpoint
+from torchlight.config import parse_device
+from torchlight.metrics import evaluate_scores, resolve_groups
+from torchlight.registry import ConfigError
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def select_device(spec):
+    device = parse_device(spec)
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cpu':
+        return torch.device('cpu')
+    if not torch.cuda.is_available():
+        raise ConfigError(f'device {device} asks for a GPU but CUDA is not available; use --device cpu')
+    if len(device) > 1:
+        raise ConfigError(f'device {device} names several GPUs: launch one process per GPU with '
+                          f'torchrun --nproc_per_node {len(device)} main.py ...')
+    return torch.device(f'cuda:{device[0]}')
+
+
+def lr_factor(cfg):
+    """Multiplier of base_lr at a (0-based) epoch: linear warm-up, then step or cosine decay."""
+    warm, steps, total = cfg['warm_up_epoch'], np.array(cfg['step']), cfg['num_epoch']
+
+    def factor(epoch):
+        if epoch < warm:
+            return (epoch + 1) / warm
+        if cfg['lr_scheduler'] == 'cosine':
+            return 0.5 * (1 + np.cos(np.pi * (epoch - warm) / max(total - warm, 1)))
+        return cfg['lr_decay_rate'] ** int(np.sum(epoch >= steps))
+    return factor
+
+
+def load_groups(path, class_names):
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise ConfigError(f'ambiguous_groups file not found: {path}')
+    with open(path) as f:
+        groups = yaml.safe_load(f) or {}
+    if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
+        raise ConfigError(f'{path} must map group names to lists of classes')
+    return resolve_groups(groups, class_names, path)
+
+
+def format_metrics(m):
+    text = f"top-1 {m['top1']:.2f} %, top-5 {m['top5']:.2f} %, mean class {m['mean_class']:.2f} %"
+    if 'ambiguous' in m:
+        text += f", ambiguous {m['ambiguous']['accuracy']:.2f} %"
+    return text
+
+
+def format_groups(m):
+    lines = []
+    for name, g in m.get('ambiguous', {}).get('groups', {}).items():
+        lines.append(f"    {name}: accuracy {g['accuracy']:.2f} %, confused within the group "
+                     f"{g['confusion']:.2f} % ({g['samples']} samples)")
+    return lines
+
+
+def json_metrics(m):
+    """Metrics without the confusion matrix, as plain JSON-able values."""
+    return {k: v for k, v in m.items() if k != 'confusion_matrix'}
+
+
+class Trainer:
+    """Builds data, model and optimiser from a resolved config; `fit` trains, `test` evaluates."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        seed_everything(cfg['seed'])
+        self.device = select_device(cfg['device'])
+        self.test_set = build_feeder(cfg['feeder'], split='test', **cfg['test_feeder_args'])
+        self.class_names = self.test_set.class_names
+        self.groups = load_groups(cfg['ambiguous_groups'], self.class_names)
+        self.model = build_model(cfg['model'], **cfg['model_args']).to(self.device)
+        self.loss = nn.CrossEntropyLoss(label_smoothing=cfg['label_smoothing'])
+        self.meta = {
+            'model': cfg['model'], 'model_args': cfg['model_args'], 'dataset': self.test_set.meta.get('dataset'),
+            'benchmark': self.test_set.meta.get('benchmark'), 'layout': self.test_set.meta.get('layout'),
+            'stream': self.test_set.stream, 'num_class': len(self.class_names),
+        }
+        self.loaded = load_weights(self.model, cfg['weights']) if cfg['weights'] else None
+        if self.loaded is not None and 'meta' in self.loaded:
+            self.check_meta(self.loaded['meta'], cfg['weights'])
+        if cfg['phase'] == 'train':
+            self._build_training()
+
+    def check_meta(self, saved, source):
+        """Refuse a checkpoint whose model, data or stream differ from this config's."""
+        diffs = [f'{k}: checkpoint {saved.get(k)!r}, config {v!r}' for k, v in self.meta.items() if saved.get(k) != v]
+        if diffs:
+            raise ConfigError(f'{source} was trained with a different setting; ' + '; '.join(diffs))
+
+    def _build_training(self):
+        cfg = self.cfg
+        train_set = build_feeder(cfg['feeder'], split='train', **cfg['train_feeder_args'])
+        self.train_set = train_set
+        indices = np.arange(len(train_set))
+        self.val_set = None
+        if cfg['val_ratio'] > 0:
+            # A validation split held out from training, read with the test transforms, chooses the best epoch.
+            order = np.random.default_rng(cfg['seed']).permutation(len(train_set))
+            n_val = max(1, int(round(cfg['val_ratio'] * len(train_set))))
+            held_out = build_feeder(cfg['feeder'], **{**cfg['test_feeder_args'], 'split': 'train'})
+            self.val_set = Subset(held_out, sorted(order[:n_val]))
+            indices = sorted(order[n_val:])
+        self.shuffle = torch.Generator()
+        self.train_loader = DataLoader(Subset(train_set, indices), batch_size=cfg['batch_size'], shuffle=True,
+                                       drop_last=True, num_workers=cfg['num_worker'], generator=self.shuffle)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg['base_lr'], momentum=cfg['momentum'],
+                                         nesterov=cfg['nesterov'], weight_decay=cfg['weight_decay'])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
+        self.start_epoch = 0
+        self.best = None   # {'epoch', 'split', 'top1', 'test'} of the best evaluation so far
+
+    # ----------------------------------------------------------------------------------------- evaluation
+
+    def loader(self, dataset):
+        return DataLoader(dataset, batch_size=self.cfg['test_batch_size'], shuffle=False,
+                          num_workers=self.cfg['num_worker'])
+
+    @torch.no_grad()
+    def predict(self, dataset, desc):
+        """Scores (N, K) in dataset order, with the mean loss."""
+        self.model.eval()
+        scores, labels, total_loss = [], [], 0.0
+        for data, label, _ in tqdm(self.loader(dataset), desc=desc, leave=False, dynamic_ncols=True):
+            logits = self.model(data.to(self.device))
+            total_loss += self.loss(logits, label.to(self.device)).item() * len(label)
+            scores.append(logits.float().cpu().numpy())
+            labels.append(label.numpy())
+        scores, labels = np.concatenate(scores), np.concatenate(labels)
+        return scores, labels, total_loss / len(labels)
+
+    def evaluate(self, dataset, desc):
+        scores, labels, loss = self.predict(dataset, desc)
+        metrics = evaluate_scores(scores, labels, len(self.class_names), self.groups)
+        metrics['loss'] = loss
+        return scores, metrics
+
+    def save_scores(self, scores, path):
+        """CTR-GCN's score format: a dict sample name → score vector, in dataset order."""
+        with open(path, 'wb') as f:
+            pickle.dump(dict(zip(self.test_set.names, scores)), f)
+
+    # ------------------------------------------------------------------------------------------- training
+
+    def train_epoch(self, epoch):
+        self.model.train()
+        self.train_set.set_epoch(epoch, self.cfg['seed'])
+        self.shuffle.manual_seed(self.cfg['seed'] * 100_003 + epoch)
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(self.train_loader, desc=f'epoch {epoch + 1}', leave=False, dynamic_ncols=True)
+        for data, label, _ in bar:
+            data, label = data.to(self.device), label.to(self.device)
+            logits = self.model(data)
+            loss = self.loss(logits, label)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total_loss += loss.item() * len(label)
+            correct += (logits.argmax(1) == label).sum().item()
+            seen += len(label)
+            bar.set_postfix(loss=f'{loss.item():.3f}')
+        return {'loss': total_loss / seen, 'top1': 100.0 * correct / seen}
+
+    def state(self, epoch):
+        return {
+            'model': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(),
+            'scheduler': self.scheduler.state_dict(), 'epoch': epoch, 'best': self.best,
+            'rng': {'torch': torch.get_rng_state()}, 'config': self.cfg, 'meta': self.meta,
+        }
+
+    def resume(self, path):
+        """Continue from a checkpoint written by `fit` (epoch, optimiser, schedule, RNG, best so far)."""
+        checkpoint = load_weights(self.model, path)
+        self.check_meta(checkpoint['meta'], path)
+        self.optimizer.load_state_dict(checkpoint['optimizer'])
+        self.scheduler.load_state_dict(checkpoint['scheduler'])
+        torch.set_rng_state(checkpoint['rng']['torch'])
+        self.start_epoch = checkpoint['epoch']
+        self.best = checkpoint['best']
+        if self.start_epoch >= self.cfg['num_epoch']:
+            raise ConfigError(f"nothing to resume: {path} has finished all {self.start_epoch} epochs "
+                              f"(raise --num_epoch to train longer)")
+
+    def fit(self, work_dir, logger):
+        cfg = self.cfg
+        if self.start_epoch:
+            logger.info(f'resumed from {work_dir}/last.pt after epoch {self.start_epoch}')
+        choose_on = 'val' if self.val_set is not None else 'test'
+        logger.info(f"{cfg['model']} on {self.meta['dataset']} {self.meta['benchmark']} ({self.meta['stream']}), "
+                    f"{sum(p.numel() for p in self.model.parameters()):,} parameters, device {self.device}; "
+                    f"{len(self.train_loader.dataset)} training samples, {len(self.test_set)} test samples"
+                    + (f', {len(self.val_set)} validation samples' if self.val_set is not None else ''))
+        writer = SummaryWriter(os.path.join(work_dir, 'tensorboard'))
+        last = None
+        for epoch in range(self.start_epoch, cfg['num_epoch']):
+            start = time.time()
+            lr = self.optimizer.param_groups[0]['lr']
+            train = self.train_epoch(epoch)
+            self.scheduler.step()
+            done = epoch + 1
+            writer.add_scalar('train/loss', train['loss'], done)
+            writer.add_scalar('train/top1', train['top1'], done)
+            writer.add_scalar('train/lr', lr, done)
+            message = (f"epoch {done}/{cfg['num_epoch']}: lr {lr:.4f}, train loss {train['loss']:.4f}, "
+                       f"top-1 {train['top1']:.2f} % ({time.time() - start:.1f} s)")
+            if done % cfg['eval_interval'] == 0 or done == cfg['num_epoch']:
+                scores, test = self.evaluate(self.test_set, 'test')
+                self.log_metrics(writer, 'test', test, done)
+                message += f' | test {format_metrics(test)}'
+                chooser = test
+                if self.val_set is not None:
+                    _, chooser = self.evaluate(self.val_set, 'val')
+                    self.log_metrics(writer, 'val', chooser, done)
+                    message += f" | val top-1 {chooser['top1']:.2f} %"
+                if self.best is None or chooser['top1'] > self.best['top1']:
+                    self.update_best(work_dir, done, choose_on, chooser['top1'], test, scores)
+                last = {'epoch': done, 'test': json_metrics(test), 'scores': f'epoch{done}_test_score.pkl'}
+                if done == cfg['num_epoch']:
+                    self.save_scores(scores, os.path.join(work_dir, last['scores']))
+            logger.info(message)
+            save_checkpoint(self.state(done), os.path.join(work_dir, 'last.pt'))
+        writer.close()
+        results = {'last': last, 'best': self.best}
+        with open(os.path.join(work_dir, 'results.json'), 'w') as f:
+            json.dump(results, f, indent=2)
+        self.report(logger, results)
+        return results
+
+    def update_best(self, work_dir, epoch, split, top1, test, scores):
+        previous = self.best
+        self.best = {'epoch': epoch, 'chosen_on': split, 'top1': top1, 'test': json_metrics(test),
+                     'scores': f'epoch{epoch}_test_score.pkl'}
+        save_checkpoint(self.state(epoch), os.path.join(work_dir, 'best.pt'))
+        self.save_scores(scores, os.path.join(work_dir, self.best['scores']))
+        if previous is not None:
+            stale = os.path.join(work_dir, previous['scores'])
+            if os.path.exists(stale):
+                os.remove(stale)
+
+    @staticmethod
+    def log_metrics(writer, split, metrics, step):
+        for key in ('top1', 'top5', 'mean_class', 'loss'):
+            writer.add_scalar(f'{split}/{key}', metrics[key], step)
+        if 'ambiguous' in metrics:
+            writer.add_scalar(f'{split}/ambiguous', metrics['ambiguous']['accuracy'], step)
+
+    def report(self, logger, results):
+        last, best = results['last'], results['best']
+        how = ('on the held-out validation split' if best['chosen_on'] == 'val'
+               else 'on the test split, as the reference code does: an optimistic figure')
+        logger.info('final report')
+        logger.info(f"  last epoch ({last['epoch']}): test {format_metrics(last['test'])}")
+        for line in format_groups(last['test']):
+            logger.info(line)
+        logger.info(f"  best epoch ({best['epoch']}, chosen {how}): test {format_metrics(best['test'])}")
+
+    # -------------------------------------------------------------------------------------------- testing
+
+    def test(self, work_dir, logger):
+        source = self.cfg['weights']
+        epoch = self.loaded.get('epoch') if isinstance(self.loaded.get('epoch'), int) else None
+        scores, metrics = self.evaluate(self.test_set, 'test')
+        name = f'epoch{epoch}_test_score.pkl' if epoch is not None else 'test_score.pkl'
+        self.save_scores(scores, os.path.join(work_dir, name))
+        logger.info(f"tested {source} on {self.meta['dataset']} {self.meta['benchmark']} "
+                    f"({self.meta['stream']}, {len(self.test_set)} samples)")
+        logger.info(f'  test {format_metrics(metrics)}')
+        for line in format_groups(metrics):
+            logger.info(line)
+        results = {'weights': source, 'epoch': epoch, 'test': json_metrics(metrics), 'scores': name}
+        with open(os.path.join(work_dir, 'results.json'), 'w') as f:
+            json.dump(results, f, indent=2)
+        return results
