@@ -18,7 +18,7 @@ from graph.layouts import NTU25
 
 CLASS_NAMES = ('wave', 'salute', 'jump up', 'hop', 'clap', 'kick', 'sit down', 'stand up', 'punch', 'bow')
 SUBJECTS = tuple(range(1, 11))
-TRAIN_SUBJECTS = (1, 2, 4, 5, 8, 9)
+TRAIN_SUBJECTS = (1, 2, 4, 5)
 CAMERA_YAWS = (-45.0, 0.0, 45.0)   # degrees, one camera each
 REPETITIONS = 2
 SEED = 2025
@@ -116,26 +116,34 @@ def rest(frames):
 
 def raise_arm(p, pose, amp):
     """The shared first part of wave and salute: the right arm rises sideways, forearm upright."""
-    r = smoothstep(p, 0.05, 0.45)
+    r = smoothstep(p, 0.05, 0.6)
     upper = direction(0.15 + r * 1.4 * amp, 0.25, RIGHT)
     lower = blend(pose['arms'][RIGHT][1], np.tile(UP, (len(p), 1)), r)
     return upper, lower
 
 
+def forehead_direction(body, upper):
+    """Direction from the right elbow to the forehead, for an upper-arm direction `upper`."""
+    shoulder = np.array([RIGHT * body.shoulder_width, body.spine[0] + body.spine[1] - 0.02, 0])
+    forehead = np.array([RIGHT * 0.04, body.spine[0] + body.spine[1] + body.neck + body.head * 0.8, 0.08])
+    return normalise(forehead - (shoulder + body.upper_arm * upper))
+
+
 def wave(p, pose, body, amp):
+    """Arm raise, then the hand stops beside the head and sways a little."""
     upper, lower = raise_arm(p, pose, amp)
-    sway = 0.45 * amp * np.sin(2 * np.pi * 3 * (p - 0.5)) * smoothstep(p, 0.5, 0.6)
+    beside_head = blend(lower, forehead_direction(body, upper), np.full(len(p), 0.5))
+    lower = blend(lower, beside_head, smoothstep(p, 0.6, 0.8))
+    sway = 0.2 * amp * np.sin(2 * np.pi * 3 * (p - 0.6)) * smoothstep(p, 0.6, 0.7)
     lower = normalise(lower + np.stack([np.sin(sway), np.zeros_like(p), np.zeros_like(p)], -1))
     pose['arms'][RIGHT] = (upper, lower)
 
 
 def salute(p, pose, body, amp):
+    """Arm raise, then the hand goes to the forehead and holds still."""
     upper, lower = raise_arm(p, pose, amp)
-    upper = blend(upper, direction(p * 0 + 1.5, 0.9, RIGHT), smoothstep(p, 0.5, 0.7))
-    shoulder = np.array([RIGHT * body.shoulder_width, body.spine[0] + body.spine[1] - 0.02, 0])
-    forehead = np.array([RIGHT * 0.04, body.spine[0] + body.spine[1] + body.neck + body.head * 0.8, 0.08])
-    to_forehead = normalise(forehead - (shoulder + body.upper_arm * upper))
-    pose['arms'][RIGHT] = (upper, blend(lower, to_forehead, smoothstep(p, 0.5, 0.7)))
+    lower = blend(lower, forehead_direction(body, upper), smoothstep(p, 0.6, 0.8))
+    pose['arms'][RIGHT] = (upper, lower)
 
 
 def jump_up(p, pose, body, amp):
@@ -149,9 +157,9 @@ def jump_up(p, pose, body, amp):
 
 def hop(p, pose, body, amp):
     lift = smoothstep(p, 0.05, 0.2) * (1 - smoothstep(p, 0.85, 0.95))
-    hops = np.maximum(0, np.sin(2 * np.pi * 3 * (p - 0.2))) * (p > 0.2) * (p < 0.867)
-    pose['lift'] = 0.12 * amp * hops
-    pose['legs'][LEFT] = (direction(0.5 * lift, np.pi / 2, LEFT), direction(1.2 * lift, -np.pi / 2, LEFT))
+    hops = np.maximum(0, np.sin(2 * np.pi * 2 * (p - 0.25))) * (p > 0.25) * (p < 0.75)
+    pose['lift'] = 0.18 * amp * hops
+    pose['legs'][LEFT] = (direction(0.2 * lift, np.pi / 2, LEFT), direction(0.4 * lift, -np.pi / 2, LEFT))
     for side in (LEFT, RIGHT):
         pose['arms'][side] = (direction(0.15 + 0.6 * hops * amp, 0.3, side), direction(0.25 + 0.6 * hops, 1.2, side))
 
@@ -213,13 +221,16 @@ def make_sequence(action, body, yaw, rng):
     """One sample (T, M=2, V=25, C=3) in camera coordinates, centred on the first frame's spine-mid joint."""
     frames = int(rng.integers(40, 91))
     onset = rng.uniform(-0.05, 0.05)
-    p = np.clip(np.linspace(0, 1, frames) + onset, 0, 1)
+    p = np.clip(np.linspace(0, 1, frames) ** rng.uniform(0.8, 1.25) + onset, 0, 1)   # speed and onset
     pose = rest(frames)
     action(p, pose, body, rng.uniform(0.85, 1.15))
+    for limbs in (pose['arms'], pose['legs']):                                      # personal style
+        for side, directions in limbs.items():
+            limbs[side] = tuple(normalise(d + rng.normal(0, 0.15, 3)) for d in directions)
     root = np.stack([np.zeros(frames), body.stand_height + pose['lift'], pose['back']], -1)
     joints = body.pose(frames, root, pose['lean'], pose['arms'], pose['legs'])
     joints = joints @ yaw_matrix(yaw + rng.uniform(-10, 10)).T
-    joints += rng.normal(0, 0.015, joints.shape)                            # sensor noise
+    joints += rng.normal(0, 0.06, joints.shape)                             # sensor noise
     joints -= joints[0, J['spine_mid']]
     sample = np.zeros((frames, 2, 25, 3), dtype=np.float32)
     sample[:, 0] = joints

@@ -37,6 +37,12 @@ def load_weights(model, path):
     Returns the checkpoint (a dict) so that callers can read its metadata.
     """
     checkpoint = load_checkpoint(path)
+    apply_weights(model, checkpoint, path)
+    return checkpoint
+
+
+def apply_weights(model, checkpoint, source):
+    """Copy a loaded checkpoint's weights into `model`; a mismatch is reported with examples."""
     state = extract_state_dict(checkpoint)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
@@ -49,6 +55,5 @@ def load_weights(model, path):
                              ('shape mismatches', shapes)):
             if items:
                 parts.append(f"{len(items)} {label} (e.g. {', '.join(items[:3])})")
-        raise ConfigError(f'{path} does not fit this model: ' + '; '.join(parts))
+        raise ConfigError(f'{source} does not fit this model: ' + '; '.join(parts))
     model.load_state_dict(state)
-    return checkpoint

@@ -1,6 +1,7 @@
 """A run's logger: messages to the console and to <work_dir>/log.txt."""
 import logging
 import os
+import sys
 
 
 def make_logger(work_dir, name='sfhead'):
@@ -10,7 +11,7 @@ def make_logger(work_dir, name='sfhead'):
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    console = logging.StreamHandler()
+    console = logging.StreamHandler(sys.stdout)
     console.setFormatter(logging.Formatter('%(message)s'))
     to_file = logging.FileHandler(os.path.join(work_dir, 'log.txt'))
     to_file.setFormatter(logging.Formatter('[%(asctime)s] %(message)s', '%Y-%m-%d %H:%M:%S'))

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from feeders import build_feeder
 from model import build_model
-from torchlight.checkpoint import load_weights, save_checkpoint
+from torchlight.checkpoint import apply_weights, load_checkpoint, save_checkpoint
 from torchlight.config import parse_device
 from torchlight.metrics import evaluate_scores, resolve_groups
 from torchlight.registry import ConfigError
@@ -103,11 +103,17 @@ class Trainer:
             'benchmark': self.test_set.meta.get('benchmark'), 'layout': self.test_set.meta.get('layout'),
             'stream': self.test_set.stream, 'num_class': len(self.class_names),
         }
-        self.loaded = load_weights(self.model, cfg['weights']) if cfg['weights'] else None
-        if self.loaded is not None and 'meta' in self.loaded:
-            self.check_meta(self.loaded['meta'], cfg['weights'])
+        self.loaded = self.load(cfg['weights']) if cfg['weights'] else None
         if cfg['phase'] == 'train':
             self._build_training()
+
+    def load(self, path):
+        """Load a checkpoint's weights, first refusing one written for another model, dataset or stream."""
+        checkpoint = load_checkpoint(path)
+        if isinstance(checkpoint, dict) and 'meta' in checkpoint:
+            self.check_meta(checkpoint['meta'], path)
+        apply_weights(self.model, checkpoint, path)
+        return checkpoint
 
     def check_meta(self, saved, source):
         """Refuse a checkpoint whose model, data or stream differ from this config's."""
@@ -197,8 +203,7 @@ class Trainer:
 
     def resume(self, path):
         """Continue from a checkpoint written by `fit` (epoch, optimiser, schedule, RNG, best so far)."""
-        checkpoint = load_weights(self.model, path)
-        self.check_meta(checkpoint['meta'], path)
+        checkpoint = self.load(path)
         self.optimizer.load_state_dict(checkpoint['optimizer'])
         self.scheduler.load_state_dict(checkpoint['scheduler'])
         torch.set_rng_state(checkpoint['rng']['torch'])

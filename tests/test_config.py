@@ -1,0 +1,92 @@
+import os
+
+import pytest
+
+from main import main
+from torchlight.config import load_yaml_config, parse_args
+from torchlight.registry import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, 'config/demo/joint.yaml')
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_base_inheritance_merges_mappings(tmp_path):
+    parent = write(tmp_path / 'joint.yaml', 'model: ctrgcn\nfeeder: demo\nbase_lr: 0.1\n'
+                                             'train_feeder_args: {data_path: d, window_size: 32}\n')
+    child = write(tmp_path / 'bone.yaml', 'base: joint.yaml\nbase_lr: 0.05\ntrain_feeder_args: {bone: true}\n')
+    cfg = load_yaml_config(child)
+    assert cfg['base_lr'] == 0.05
+    assert cfg['train_feeder_args'] == {'data_path': 'd', 'window_size': 32, 'bone': True}
+    assert load_yaml_config(parent)['base_lr'] == 0.1
+
+
+def test_demo_stream_configs_are_a_few_lines_over_joint():
+    cfg, _ = parse_args(['--config', os.path.join(ROOT, 'config/demo/bone_motion.yaml')])
+    assert cfg['train_feeder_args']['bone'] and cfg['train_feeder_args']['vel']
+    assert cfg['train_feeder_args']['window_size'] == 32
+    assert cfg['work_dir'] == 'work_dir/demo/bone_motion'
+
+
+def test_command_line_overrides():
+    cfg, flags = parse_args(['--config', DEMO, '--base_lr', '0.05', '--train_feeder_args', 'bone=True',
+                             '--model_args', 'sf_head.groups=4', 'drop_out=0.5', '--device', '0', '1',
+                             '--step', '30', '--work-dir', '/tmp/x', '--resume'])
+    assert cfg['base_lr'] == 0.05
+    assert cfg['train_feeder_args']['bone'] is True and cfg['train_feeder_args']['window_size'] == 32
+    assert cfg['model_args']['sf_head'] == {'groups': 4} and cfg['model_args']['drop_out'] == 0.5
+    assert cfg['device'] == [0, 1]
+    assert cfg['step'] == [30]
+    assert cfg['work_dir'] == '/tmp/x'
+    assert flags['resume']
+    cfg, _ = parse_args(['--config', DEMO, '--model_args', 'sf_head=null', '--device', 'cpu'])
+    assert cfg['model_args']['sf_head'] is None and cfg['device'] == 'cpu'
+
+
+def test_defaults_fill_what_the_config_leaves_out(tmp_path):
+    path = write(tmp_path / 'c.yaml', 'model: ctrgcn\nfeeder: demo\n')
+    cfg, _ = parse_args(['--config', path])
+    assert cfg['nesterov'] is True and cfg['warm_up_epoch'] == 5 and cfg['step'] == [35, 55]
+
+
+@pytest.mark.parametrize('text, message', [
+    ('model: ctrgcn\nfeeder: demo\nbase_lt: 0.1\n', "unknown key 'base_lt'.*did you mean 'base_lr'"),
+    ('model: ctrgnc\nfeeder: demo\n', "unknown model 'ctrgnc'.*did you mean 'ctrgcn'"),
+    ('model: ctrgcn\nfeeder: dmeo\n', "unknown feeder 'dmeo'.*did you mean 'demo'"),
+    ('model: ctrgcn\nfeeder: demo\nbase_lr: -0.1\n', 'base_lr must be positive'),
+    ('model: ctrgcn\nfeeder: demo\ndevice: gpu\n', 'device must be auto, cpu, or GPU ids'),
+    ('model: ctrgcn\nfeeder: demo\nbatch_size: 0\n', 'batch_size must be a positive integer'),
+    ('model: ctrgcn\nfeeder: demo\nphase: test\n', 'phase test needs --weights'),
+    ('model: !!python/object/apply:os.system ["echo hacked"]\n', 'not valid YAML'),
+    ('base: missing.yaml\n', 'config file not found: .*missing.yaml'),
+    ('- a list\n', 'must hold a mapping'),
+])
+def test_bad_configs_name_the_problem(tmp_path, text, message):
+    path = write(tmp_path / 'bad.yaml', text)
+    with pytest.raises(ConfigError, match=message):
+        parse_args(['--config', path])
+
+
+def test_unknown_command_line_option_suggests_the_closest():
+    with pytest.raises(ConfigError, match="unknown option '--base-lt'.*did you mean '--base-lr'"):
+        parse_args(['--config', DEMO, '--base-lt', '0.1'])
+    with pytest.raises(ConfigError, match="takes key=value pairs"):
+        parse_args(['--config', DEMO, '--train_feeder_args', 'bone'])
+
+
+def test_main_prints_one_error_line_and_writes_nothing(tmp_path, capsys):
+    work_dir = tmp_path / 'run'
+    assert main(['--config', str(tmp_path / 'nope.yaml')]) == 2
+    assert capsys.readouterr().err.strip() == f'error: config file not found: {tmp_path}/nope.yaml'
+    assert main(['--config', DEMO, '--base_lr', '-1', '--work-dir', str(work_dir)]) == 2
+    assert capsys.readouterr().err.count('\n') == 1
+    missing = tmp_path / 'c.yaml'
+    missing.write_text(f'model: ctrgcn\nfeeder: skeleton\ntest_feeder_args: {{data_path: {tmp_path}/none}}\n'
+                       f'work_dir: {work_dir}\n')
+    assert main(['--config', str(missing)]) == 2
+    assert 'data file not found' in capsys.readouterr().err
+    assert not work_dir.exists()

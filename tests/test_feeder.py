@@ -1,0 +1,116 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from feeders import build_feeder
+from feeders.storage import read_index, write_split
+from feeders.transforms import crop_resize, joint_to_bone, random_rotation, rotation_matrix, to_motion
+from graph import get_layout
+from torchlight.registry import ConfigError
+
+
+def test_centre_crop_keeps_frames_b_to_valid_minus_b():
+    data = np.arange(40, dtype=np.float32).reshape(1, 40, 1, 1)
+    # b = int((1 - 0.95) · 40 / 2) = 1 → frames 1..38; resizing 38 → 38 frames changes nothing.
+    out = crop_resize(data, 40, [0.95], 38)
+    np.testing.assert_allclose(out[0, :, 0, 0], np.arange(1, 39))
+
+
+def test_linear_resize_by_hand():
+    data = np.array([0.0, 4.0], dtype=np.float32).reshape(1, 2, 1, 1)
+    # align_corners=False: output i samples input position (i + 0.5)·2/4 − 0.5, clamped to [0, 1].
+    out = crop_resize(data, 2, [1.0], 4)
+    np.testing.assert_allclose(out[0, :, 0, 0], [0.0, 1.0, 3.0, 4.0])
+
+
+def test_random_crop_length_rules():
+    rng = np.random.default_rng(0)
+    data = np.ones((3, 100, 25, 2), dtype=np.float32)
+    for _ in range(20):
+        out = crop_resize(data, 100, [0.5, 1.0], 32, rng, min_length=64)
+        assert out.shape == (3, 32, 25, 2)
+    # With fewer valid frames than min_length, the whole valid range is used: a ramp keeps its end points.
+    ramp = np.broadcast_to(np.arange(30, dtype=np.float32)[None, :, None, None], (3, 30, 25, 2)).copy()
+    out = crop_resize(ramp, 30, [0.5, 1.0], 30, rng, min_length=64)
+    np.testing.assert_allclose(out[0, :, 0, 0], np.arange(30))
+
+
+def test_rotation_conventions():
+    x = np.array([1.0, 0.0, 0.0])
+    np.testing.assert_allclose(rotation_matrix(0, 0, np.pi / 2) @ x, [0, -1, 0], atol=1e-7)
+    np.testing.assert_allclose(rotation_matrix(np.pi / 2, 0, 0) @ [0, 1, 0], [0, 0, -1], atol=1e-7)
+    r = rotation_matrix(0.1, -0.2, 0.3)
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-6)
+    data = np.random.default_rng(1).normal(size=(3, 5, 25, 2)).astype(np.float32)
+    rotated = random_rotation(data, np.random.default_rng(2))
+    np.testing.assert_allclose(np.linalg.norm(rotated, axis=0), np.linalg.norm(data, axis=0), rtol=1e-5)
+
+
+def test_bone_and_motion_by_hand():
+    layout = get_layout('ntu25')
+    data = np.zeros((3, 2, 25, 1), dtype=np.float32)
+    data[:, 0, 0, 0] = [1, 2, 3]     # spine base
+    data[:, 0, 1, 0] = [1, 0, 0]     # spine mid
+    data[:, 1, 1, 0] = [4, 0, 0]
+    bone = joint_to_bone(data, layout.bone_pairs)
+    np.testing.assert_allclose(bone[:, 0, 0, 0], [0, 2, 3])    # spine base − spine mid
+    np.testing.assert_allclose(bone[:, 0, 20, 0], [0, 0, 0])   # the (21, 21) pair
+    motion = to_motion(data)
+    np.testing.assert_allclose(motion[:, 0, 1, 0], [3, 0, 0])
+    np.testing.assert_allclose(motion[:, 1], 0)
+
+
+def test_storage_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    sequences = [rng.normal(size=(t, 2, 25, 3)).astype(np.float32) for t in (5, 9, 1)]
+    path = str(tmp_path / 'train.h5')
+    write_split(path, sequences, [3, 1, 0], ['a', 'b', 'c'], dataset='x', layout='ntu25', num_class=4)
+    index = read_index(path)
+    assert index['names'] == ['a', 'b', 'c']
+    np.testing.assert_array_equal(index['offsets'], [0, 5, 14, 15])
+    assert index['attrs']['dataset'] == 'x'
+    feeder = build_feeder('skeleton', data_path=str(tmp_path), split='train', window_size=9, p_interval=[1.0])
+    data, label, _ = feeder[1]
+    assert label == 1
+    np.testing.assert_allclose(data, sequences[1].transpose(3, 0, 2, 1), rtol=1e-6)
+
+
+def test_missing_data_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=f'data file not found: {tmp_path}/train.h5'):
+        build_feeder('skeleton', data_path=str(tmp_path), split='train')
+    (tmp_path / 'test.h5').write_text('not hdf5')
+    with pytest.raises(ConfigError, match='cannot read .*test.h5 as HDF5'):
+        build_feeder('skeleton', data_path=str(tmp_path), split='test')
+
+
+def test_augmentation_differs_between_epochs_not_between_runs_or_workers(demo_root):
+    feeder = build_feeder('skeleton', data_path=demo_root, split='train', window_size=16,
+                          p_interval=[0.5, 1], random_rot=True)
+    feeder.set_epoch(0, seed=5)
+    first = feeder[3][0]
+    np.testing.assert_array_equal(feeder[3][0], first)
+    feeder.set_epoch(1)
+    assert not np.allclose(feeder[3][0], first)
+
+    def batches(workers):
+        feeder.set_epoch(2)
+        loader = torch.utils.data.DataLoader(torch.utils.data.Subset(feeder, range(8)), batch_size=4,
+                                             num_workers=workers)
+        return torch.cat([b[0] for b in loader])
+    torch.testing.assert_close(batches(0), batches(2), rtol=0, atol=0)
+
+
+def test_demo_dataset_is_deterministic_and_subject_wise(tmp_path, demo_root):
+    from data.synthetic import TRAIN_SUBJECTS, generate
+    generate(str(tmp_path))
+    for split in ('train', 'test'):
+        a, b = read_index(os.path.join(demo_root, f'{split}.h5')), read_index(str(tmp_path / f'{split}.h5'))
+        assert a['names'] == b['names']
+        subjects = {int(n[9:12]) for n in a['names']}
+        assert subjects <= set(TRAIN_SUBJECTS) if split == 'train' else not subjects & set(TRAIN_SUBJECTS)
+        fa = build_feeder('skeleton', data_path=demo_root, split=split, window_size=16)
+        fb = build_feeder('skeleton', data_path=str(tmp_path), split=split, window_size=16)
+        np.testing.assert_array_equal(fa[7][0], fb[7][0])
+    assert sorted(set(read_index(os.path.join(demo_root, 'test.h5'))['labels'])) == list(range(10))

@@ -1,0 +1,112 @@
+"""End-to-end runs on the demo dataset: train, test, resume, refusals."""
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from feeders import build_feeder
+from main import main
+from torchlight.checkpoint import load_checkpoint
+from torchlight.trainer import Trainer
+
+
+def run(*args):
+    assert main(list(args)) == 0
+
+
+def read_results(work_dir):
+    with open(os.path.join(work_dir, 'results.json')) as f:
+        return json.load(f)
+
+
+def assert_same_weights(path_a, path_b):
+    a, b = load_checkpoint(path_a)['model'], load_checkpoint(path_b)['model']
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_training_writes_checkpoints_scores_and_report(trained, capsys):
+    path, work_dir = trained
+    files = set(os.listdir(work_dir))
+    assert {'config.yaml', 'log.txt', 'best.pt', 'last.pt', 'results.json', 'tensorboard'} <= files
+    results = read_results(work_dir)
+    assert results['last']['epoch'] == 4 and results['best']['chosen_on'] == 'test'
+    with open(os.path.join(work_dir, results['last']['scores']), 'rb') as f:
+        scores = pickle.load(f)
+    test_set = build_feeder('skeleton', split='test', **load_checkpoint(
+        os.path.join(work_dir, 'last.pt'))['config']['test_feeder_args'])
+    assert list(scores) == test_set.names                     # dataset order
+    stacked = np.stack(list(scores.values()))
+    assert stacked.shape == (100, 10) and stacked.dtype == np.float32
+    top1 = 100.0 * np.mean(stacked.argmax(1) == test_set.labels)
+    assert top1 == pytest.approx(results['last']['test']['top1'])
+    assert (f"epoch{results['best']['epoch']}_test_score.pkl" in files)
+    log = open(os.path.join(work_dir, 'log.txt')).read()
+    assert 'last epoch (4)' in log and 'chosen on the test split' in log and 'wave vs salute' in log
+
+
+def test_test_phase_reproduces_the_best_epoch(trained, tmp_path):
+    path, work_dir = trained
+    run('--config', os.path.join(work_dir, 'config.yaml'), '--phase', 'test',
+        '--weights', os.path.join(work_dir, 'best.pt'))
+    tests = [d for d in os.listdir(work_dir) if d.startswith('test_')]
+    assert len(tests) == 1
+    tested = read_results(os.path.join(work_dir, tests[0]))
+    best = read_results(work_dir)['best']
+    assert tested['test']['top1'] == best['test']['top1']
+    assert tested['test']['ambiguous'] == best['test']['ambiguous']
+    with open(os.path.join(work_dir, tests[0], tested['scores']), 'rb') as f, \
+            open(os.path.join(work_dir, best['scores']), 'rb') as g:
+        new, old = pickle.load(f), pickle.load(g)
+    assert all(np.array_equal(new[k], old[k]) for k in old)
+
+
+def test_test_phase_refuses_a_checkpoint_of_another_stream(trained, capsys):
+    path, work_dir = trained
+    assert main(['--config', path, '--phase', 'test', '--weights', os.path.join(work_dir, 'best.pt'),
+                 '--test_feeder_args', 'bone=True']) == 2
+    err = capsys.readouterr().err
+    assert "stream: checkpoint 'joint', config 'bone'" in err
+
+
+def test_existing_work_dir_is_not_overwritten(trained, capsys):
+    path, work_dir = trained
+    before = os.path.getmtime(os.path.join(work_dir, 'last.pt'))
+    assert main(['--config', path]) == 2
+    assert 'already holds a run' in capsys.readouterr().err
+    assert os.path.getmtime(os.path.join(work_dir, 'last.pt')) == before
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(trained, tmp_path, monkeypatch):
+    path, work_dir = trained
+    resumed_dir = str(tmp_path / 'resumed')
+    original = Trainer.train_epoch
+
+    def stop_at_third_epoch(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+    monkeypatch.setattr(Trainer, 'train_epoch', stop_at_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        main(['--config', path, '--work-dir', resumed_dir])
+    assert load_checkpoint(os.path.join(resumed_dir, 'last.pt'))['epoch'] == 2
+    monkeypatch.setattr(Trainer, 'train_epoch', original)
+    run('--config', path, '--work-dir', resumed_dir, '--resume')
+    assert_same_weights(os.path.join(work_dir, 'last.pt'), os.path.join(resumed_dir, 'last.pt'))
+    assert read_results(resumed_dir) == read_results(work_dir)
+
+
+def test_same_seed_same_result_with_workers_and_validation_split(tiny_config, tmp_path):
+    path, _ = tiny_config
+    dirs = [str(tmp_path / name) for name in ('a', 'b')]
+    for work_dir, workers in zip(dirs, (0, 2)):
+        run('--config', path, '--work-dir', work_dir, '--num_worker', str(workers), '--num_epoch', '2',
+            '--val_ratio', '0.2')
+    assert_same_weights(os.path.join(dirs[0], 'last.pt'), os.path.join(dirs[1], 'last.pt'))
+    results = read_results(dirs[0])
+    assert results['best']['chosen_on'] == 'val'
+    assert 'held-out validation split' in open(os.path.join(dirs[0], 'log.txt')).read()
