@@ -10,8 +10,7 @@ from dataclasses import dataclass
 class Layout:
     name: str
     joints: tuple          # joint names, index = joint id
-    inward: tuple          # (child, parent) edges of the graph
-    bone_pairs: tuple      # (joint, origin): bone vector = x[joint] - x[origin]; one per joint
+    inward: tuple          # (child, parent) edges of the graph, a tree with one root
     centre: int            # joint used to centre a sequence
 
     @property
@@ -21,6 +20,17 @@ class Layout:
     @property
     def outward(self):
         return tuple((parent, child) for child, parent in self.inward)
+
+    @property
+    def bone_pairs(self):
+        """(joint, origin) per joint: bone = x[joint] − x[origin]; the root is its own origin (a zero bone).
+
+        These are the reference bone streams' pairs (CTR-GCN `feeders/bone_pairs.py`), whose order does not
+        matter since each pair writes its own joint.
+        """
+        children = {child for child, _ in self.inward}
+        root = next(j for j in range(self.num_joints) if j not in children)
+        return tuple(sorted(self.inward + ((root, root),)))
 
 
 def _zero_based(pairs):
@@ -42,12 +52,6 @@ NTU25 = Layout(
         (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (23, 8), (24, 25),
         (25, 12),
     ]),
-    # The reference bone stream (CTR-GCN `feeders/bone_pairs.py`); (21, 21) makes the spine-shoulder bone zero.
-    bone_pairs=_zero_based([
-        (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
-        (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (21, 21), (23, 8),
-        (24, 25), (25, 12),
-    ]),
     centre=1,  # spine_mid, the origin of the prepared NTU data
 )
 
@@ -63,11 +67,6 @@ UCLA20 = Layout(
     inward=_zero_based([
         (1, 2), (2, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11), (13, 1),
         (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
-    ]),
-    # The reference NW-UCLA bone stream; (3, 3) makes the shoulder-centre bone zero.
-    bone_pairs=_zero_based([
-        (1, 2), (2, 3), (3, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11),
-        (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
     ]),
     centre=1,  # the reference NW-UCLA feeder centres on joint index 1 of the first frame
 )

@@ -1,4 +1,7 @@
 """Models: `build_model(name, **model_args)` returns an nn.Module mapping (N, C, T, V, M) to logits."""
+import inspect
+import json
+
 from model import ctrgcn  # noqa: F401  (registers the backbone)
 from model.registry import MODELS, register_model
 
@@ -7,4 +10,11 @@ def build_model(name, **model_args):
     return MODELS.build(name, **model_args)
 
 
-__all__ = ['build_model', 'register_model', 'MODELS']
+def full_model_args(name, model_args):
+    """`model_args` with every default filled in, as plain JSON-like values (tuples become lists)."""
+    bound = inspect.signature(MODELS.get(name)).bind(**model_args)
+    bound.apply_defaults()
+    return json.loads(json.dumps(bound.arguments))
+
+
+__all__ = ['build_model', 'full_model_args', 'register_model', 'MODELS']

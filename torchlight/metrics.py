@@ -4,6 +4,8 @@ All accuracies are returned in percent. Scores are (N, K) arrays (logits or prob
 """
 import numpy as np
 
+from torchlight.registry import ConfigError, closest
+
 
 def topk_accuracy(scores, labels, k):
     """Percent of samples whose label is among the k highest scores."""
@@ -74,7 +76,6 @@ def evaluate_scores(scores, labels, num_class, groups=None):
 
 def resolve_groups(groups, class_names, source):
     """Map {group: [class name | 'A<n>' (1-based action id) | 0-based int]} to {group: [class ids]}."""
-    from torchlight.registry import ConfigError, closest
     index = {name: i for i, name in enumerate(class_names)}
     resolved = {}
     for group, members in groups.items():

@@ -14,7 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from feeders import build_feeder
-from model import build_model
+from model import build_model, full_model_args
 from torchlight.checkpoint import apply_weights, load_checkpoint, save_checkpoint
 from torchlight.config import parse_device
 from torchlight.metrics import evaluate_scores, resolve_groups
@@ -93,13 +93,15 @@ class Trainer:
         self.cfg = cfg
         seed_everything(cfg['seed'])
         self.device = select_device(cfg['device'])
-        self.test_set = build_feeder(cfg['feeder'], split='test', **cfg['test_feeder_args'])
+        self.test_set = build_feeder(cfg['feeder'], **{**cfg['test_feeder_args'], 'split': 'test'})
         self.class_names = self.test_set.class_names
         self.groups = load_groups(cfg['ambiguous_groups'], self.class_names)
         self.model = build_model(cfg['model'], **cfg['model_args']).to(self.device)
         self.loss = nn.CrossEntropyLoss(label_smoothing=cfg['label_smoothing'])
+        # What a checkpoint must agree with; dropout is left out since it does not change a trained model.
+        model_args = {k: v for k, v in full_model_args(cfg['model'], cfg['model_args']).items() if k != 'drop_out'}
         self.meta = {
-            'model': cfg['model'], 'model_args': cfg['model_args'], 'dataset': self.test_set.meta.get('dataset'),
+            'model': cfg['model'], 'model_args': model_args, 'dataset': self.test_set.meta.get('dataset'),
             'benchmark': self.test_set.meta.get('benchmark'), 'layout': self.test_set.meta.get('layout'),
             'stream': self.test_set.stream, 'num_class': len(self.class_names),
         }
@@ -123,7 +125,7 @@ class Trainer:
 
     def _build_training(self):
         cfg = self.cfg
-        train_set = build_feeder(cfg['feeder'], split='train', **cfg['train_feeder_args'])
+        train_set = build_feeder(cfg['feeder'], **{**cfg['train_feeder_args'], 'split': 'train'})
         self.train_set = train_set
         indices = np.arange(len(train_set))
         self.val_set = None
