@@ -37,3 +37,14 @@ def test_bone_pairs_cover_every_joint_once():
     for name in ('ntu25', 'ucla20'):
         layout = get_layout(name)
         assert sorted(v for v, _ in layout.bone_pairs) == list(range(layout.num_joints))
+
+
+def test_bone_pairs_are_the_reference_streams():
+    # CTR-GCN's `ntu_pairs` and `ucla_pairs`, 1-based, as published.
+    ntu = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
+           (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (21, 21),
+           (23, 8), (24, 25), (25, 12)]
+    ucla = [(1, 2), (2, 3), (3, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11),
+            (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19)]
+    for name, pairs in (('ntu25', ntu), ('ucla20', ucla)):
+        assert sorted(get_layout(name).bone_pairs) == sorted((a - 1, b - 1) for a, b in pairs)
