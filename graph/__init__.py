@@ -36,4 +36,35 @@ def spatial_adjacency(layout):
     ])
 
 
-__all__ = ['Layout', 'LAYOUTS', 'get_layout', 'spatial_adjacency']
+def hop_distance(layout, max_hop=1):
+    """Hops between joints along the undirected skeleton; inf beyond `max_hop` (as ST-GCN computes it)."""
+    links = np.eye(layout.num_joints)
+    for i, j in layout.inward:
+        links[i, j] = links[j, i] = 1
+    distance = np.full(links.shape, np.inf)
+    for hops in range(max_hop, -1, -1):
+        distance[np.linalg.matrix_power(links, hops) > 0] = hops
+    return distance
+
+
+def distance_partition(layout):
+    """ST-GCN's 'spatial' strategy (Yan et al.): (3, V, V) = root, centripetal, centrifugal neighbours.
+
+    The joints within one hop, column-normalised, are split by their distance to the centre (the layout's root)
+    compared with the receiving joint's. Distances are truncated at one hop as in the reference, so two
+    neighbours that are both farther than one hop from the centre count as 'root' and join the centripetal set.
+    """
+    distance = hop_distance(layout)
+    normalised = normalise_columns((distance <= 1).astype(np.float32))
+    to_centre = distance[:, layout.root]
+    # [j, i]: joint j compared with joint i
+    same_or_farther = to_centre[:, None] >= to_centre[None, :]
+    neighbours = distance == 1
+    return np.stack([
+        normalised * (distance == 0),
+        normalised * (neighbours & same_or_farther),
+        normalised * (neighbours & ~same_or_farther),
+    ]).astype(np.float32)
+
+
+__all__ = ['Layout', 'LAYOUTS', 'distance_partition', 'get_layout', 'spatial_adjacency']

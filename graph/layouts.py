@@ -22,15 +22,19 @@ class Layout:
         return tuple((parent, child) for child, parent in self.inward)
 
     @property
+    def root(self):
+        """The joint without a parent: the centre of ST-GCN's spatial partition."""
+        children = {child for child, _ in self.inward}
+        return next(j for j in range(self.num_joints) if j not in children)
+
+    @property
     def bone_pairs(self):
         """(joint, origin) per joint: bone = x[joint] − x[origin]; the root is its own origin (a zero bone).
 
         These are the reference bone streams' pairs (CTR-GCN `feeders/bone_pairs.py`), whose order does not
         matter since each pair writes its own joint.
         """
-        children = {child for child, _ in self.inward}
-        root = next(j for j in range(self.num_joints) if j not in children)
-        return tuple(sorted(self.inward + ((root, root),)))
+        return tuple(sorted(self.inward + ((self.root, self.root),)))
 
 
 def _zero_based(pairs):

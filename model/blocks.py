@@ -29,17 +29,18 @@ def init_bn(bn, scale):
 
 
 class TemporalConv(nn.Module):
-    """Conv (kernel × 1) along time, 'same' padding, then BatchNorm."""
+    """Conv (kernel × 1) along time, 'same' padding, then BatchNorm (and dropout, as in ST-GCN's unit)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, dropout=0.0):
         super().__init__()
         pad = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
         self.conv = nn.Conv2d(in_channels, out_channels, (kernel_size, 1), padding=(pad, 0),
                               stride=(stride, 1), dilation=(dilation, 1))
         self.bn = nn.BatchNorm2d(out_channels)
+        self.dropout = nn.Dropout(dropout, inplace=True) if dropout else nn.Identity()
 
     def forward(self, x):
-        return self.bn(self.conv(x))
+        return self.dropout(self.bn(self.conv(x)))
 
 
 class MultiScaleTCN(nn.Module):
@@ -122,21 +123,25 @@ def parse_sf_head(sf_head):
 class SkeletonGCN(nn.Module):
     """A stack of blocks on (N, C, T, V, M) skeleton input, returning logits (N, num_class).
 
-    `make_gcn(in_channels, out_channels, A, first)` builds the backbone's graph unit; `A` is the (3, V, V)
-    spatial adjacency of the layout named by `graph`.
+    The backbone supplies its units: `make_gcn(in_channels, out_channels, A)` and
+    `make_tcn(channels, stride, block_index)`; `A` is the (K, V, V) adjacency that `adjacency(layout)` gives for
+    the layout named by `graph`. data-BN normalises over M·V·C (CTR-GCN) or, with `data_bn_per_person`, over V·C
+    shared by the persons (ST-GCN). `drop_out` is applied before the classifier.
     """
 
-    def __init__(self, make_gcn, num_class, num_point, num_person, in_channels, graph,
-                 channels, strides, drop_out, sf_head):
+    def __init__(self, make_gcn, num_class, num_point, num_person, in_channels, graph, channels, strides,
+                 drop_out, sf_head, make_tcn=None, adjacency=spatial_adjacency, data_bn_per_person=False):
         super().__init__()
         layout = get_layout(graph)
         if num_point != layout.num_joints:
             raise ConfigError(f"num_point is {num_point} but graph '{graph}' has {layout.num_joints} joints")
         if len(channels) != len(strides):
             raise ConfigError(f'channels ({len(channels)} blocks) and strides ({len(strides)}) differ in length')
+        make_tcn = make_tcn or (lambda c, stride, index: MultiScaleTCN(c, stride=stride))
         sf_head = parse_sf_head(sf_head)
-        A = spatial_adjacency(layout)
-        self.data_bn = nn.BatchNorm1d(num_person * in_channels * num_point)
+        A = adjacency(layout)
+        self.data_bn_per_person = data_bn_per_person
+        self.data_bn = nn.BatchNorm1d((1 if data_bn_per_person else num_person) * in_channels * num_point)
         init_bn(self.data_bn, 1)
         self.block_names = []
         widths = [in_channels, *channels]
@@ -145,8 +150,7 @@ class SkeletonGCN(nn.Module):
             head = SFHead(c_out, sf_head['groups'], where=f' of block {name}') if sf_head else None
             # The first block has no residual, as in the references.
             residual = make_residual(c_in, c_out, stride) if i else None
-            self.add_module(name, Block(make_gcn(c_in, c_out, A), MultiScaleTCN(c_out, stride=stride),
-                                        residual, head))
+            self.add_module(name, Block(make_gcn(c_in, c_out, A), make_tcn(c_out, stride, i), residual, head))
             self.block_names.append(name)
         self.drop_out = nn.Dropout(drop_out) if drop_out else nn.Identity()
         self.fc = nn.Linear(widths[-1], num_class)
@@ -156,12 +160,20 @@ class SkeletonGCN(nn.Module):
     def blocks(self):
         return [getattr(self, name) for name in self.block_names]
 
+    def normalise_input(self, x):
+        """data-BN, then (N, C, T, V, M) → (N·M, C, T, V)."""
+        n, c, t, v, m = x.shape
+        x = x.permute(0, 4, 3, 1, 2)                                     # (N, M, V, C, T)
+        if self.data_bn_per_person:
+            x = self.data_bn(x.reshape(n * m, v * c, t))
+        else:
+            x = self.data_bn(x.reshape(n, m * v * c, t))
+        return x.reshape(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
+
     def forward_features(self, x):
         """(N, C, T, V, M) → features (N, M, C', T', V') after the last block."""
-        n, c, t, v, m = x.shape
-        x = x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t)            # (N, M·V·C, T)
-        x = self.data_bn(x)
-        x = x.reshape(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)   # (N·M, C, T, V)
+        n, m = x.shape[0], x.shape[-1]
+        x = self.normalise_input(x)
         for block in self.blocks:
             x = block(x)
         return x.reshape(n, m, *x.shape[1:])

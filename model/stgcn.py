@@ -1,0 +1,95 @@
+"""ST-GCN (Yan et al., AAAI 2018), as in the original code, on the shared blocks.
+
+The original's temporal unit opens with BN + ReLU (`tcn.0`, `tcn.1`); here they close the graph unit instead,
+which computes the same function and puts SF-Head (when used) on normalised, rectified features. The original's
+single `A` buffer, `edge_importance.{i}` and 1×1-conv classifier `fcn` are mapped on load.
+"""
+import re
+
+import torch
+from torch import nn
+
+from graph import distance_partition
+from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, TemporalConv
+from model.registry import register_model
+
+
+class STGraphConv(nn.Module):
+    """out[w] = Σ_k Σ_v conv_k(x)[v] · (A ⊙ importance)[k, v, w], then BN and ReLU."""
+
+    def __init__(self, in_channels, out_channels, A, edge_importance=True):
+        super().__init__()
+        self.subsets = len(A)
+        self.conv = nn.Conv2d(in_channels, out_channels * self.subsets, 1)
+        self.register_buffer('A', torch.from_numpy(A))
+        self.importance = nn.Parameter(torch.ones_like(self.A), requires_grad=edge_importance)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        n, _, t, v = x.shape
+        x = self.conv(x).reshape(n, self.subsets, -1, t, v)               # (N, K, C, T, V)
+        x = torch.einsum('nkctv,kvw->nctw', x, self.A * self.importance)
+        return self.relu(self.bn(x))
+
+
+def init_like_reference(module):
+    """The original training code's init: conv (and the 1×1-conv classifier) weights N(0, 0.02), BN weights
+    N(1, 0.02), biases 0."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+    else:
+        return
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+REFERENCE_RENAMES = [
+    (r'^st_gcn_networks\.(\d+)\.gcn\.conv\.', 'gcn1.conv.'),
+    (r'^st_gcn_networks\.(\d+)\.tcn\.0\.', 'gcn1.bn.'),
+    (r'^st_gcn_networks\.(\d+)\.tcn\.2\.', 'tcn1.conv.'),
+    (r'^st_gcn_networks\.(\d+)\.tcn\.3\.', 'tcn1.bn.'),
+    (r'^st_gcn_networks\.(\d+)\.residual\.0\.', 'residual.conv.'),
+    (r'^st_gcn_networks\.(\d+)\.residual\.1\.', 'residual.bn.'),
+    (r'^edge_importance\.(\d+)$', 'gcn1.importance'),
+]
+
+
+def from_reference(state, model):
+    """Rename an original ST-GCN state dict to this model's keys (the shared `A` goes to every block)."""
+    if 'fcn.weight' not in state:
+        return state
+    renamed = {}
+    for key, value in state.items():
+        for pattern, target in REFERENCE_RENAMES:
+            match = re.match(pattern, key)
+            if match:
+                renamed[f'l{int(match.group(1)) + 1}.{target}' + key[match.end():]] = value
+                break
+        else:
+            if key == 'A':
+                renamed.update({f'{name}.gcn1.A': value for name in model.block_names})
+            elif key.startswith('fcn.'):
+                renamed['fc.' + key[4:]] = value.flatten(1) if value.dim() == 4 else value
+            else:
+                renamed[key] = value
+    return renamed
+
+
+@register_model('stgcn')
+def stgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
+          channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.5, edge_importance=True,
+          temporal_kernel=9, sf_head=None):
+    """ST-GCN; the defaults give the original NTU-60 model (3,098,832 parameters). `drop_out` is the temporal
+    units' dropout (none in the first block), as in the original."""
+    model = SkeletonGCN(
+        lambda c_in, c_out, A: STGraphConv(c_in, c_out, A, edge_importance),
+        num_class, num_point, num_person, in_channels, graph, channels, strides, 0.0, sf_head,
+        make_tcn=lambda c, stride, index: TemporalConv(c, c, temporal_kernel, stride,
+                                                       dropout=drop_out if index else 0.0),
+        adjacency=distance_partition, data_bn_per_person=True)
+    model.apply(init_like_reference)
+    model.from_reference = from_reference
+    return model

@@ -1,0 +1,91 @@
+"""Backbones against the reference models: parameter counts, key names, outputs with reference weights."""
+import numpy as np
+import pytest
+import torch
+
+from graph import distance_partition, get_layout, hop_distance
+from model import build_model
+from tests.reference_stgcn import OriginalSTGCN
+from tests.test_model import read_listing
+from torchlight.checkpoint import load_weights
+from torchlight.registry import ConfigError
+
+
+def randomise(model, seed=0):
+    """Random weights and BN statistics of realistic scale (outputs of order 1), so that an equality test sees
+    every parameter."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.dtype.is_floating_point or name.endswith('.A') or name == 'A':
+                continue
+            uniform = torch.rand(tensor.shape, generator=generator)
+            if name.endswith(('running_var', 'importance')) or (name.endswith('weight') and tensor.dim() == 1):
+                tensor.copy_(0.5 + uniform)                                # scales around 1
+            elif tensor.dim() > 1:
+                fan_in = tensor[0].numel()
+                tensor.copy_((uniform - 0.5) * 2 * (3 / fan_in) ** 0.5)   # variance 1 / fan_in
+            else:
+                tensor.copy_((uniform - 0.5) * 0.2)                        # biases, running means
+    return model
+
+
+def test_stgcn_partition_follows_the_reference_rules():
+    layout = get_layout('ntu25')
+    distance = hop_distance(layout)
+    A = distance_partition(layout)
+    centre = 20                                    # spine shoulder, ST-GCN's centre for NTU
+    assert layout.root == centre
+    # Rules of the reference, joint pair by joint pair: within one hop, column-normalised weights; the
+    # receiving joint j goes to subset 1 when its (truncated) distance to the centre is >= that of i, else 2.
+    degree = (distance <= 1).sum(axis=0)
+    for j in range(25):
+        for i in range(25):
+            if distance[j, i] > 1:
+                assert A[:, j, i].sum() == 0
+                continue
+            subset = 0 if i == j else (1 if distance[j, centre] >= distance[i, centre] else 2)
+            assert A[subset, j, i] == pytest.approx(1 / degree[i])
+            assert A[:, j, i].sum() == pytest.approx(1 / degree[i])
+    # Hand-checked: the left shoulder (5) has neighbours spine shoulder (21) and left elbow (6): degree 3.
+    assert A[2, 20, 4] == pytest.approx(1 / 3)    # towards the centre from the shoulder's view: centrifugal set
+    assert A[1, 5, 4] == pytest.approx(1 / 3)     # the elbow, both > 1 hop from the centre: 'root' → subset 1
+
+
+def test_stgcn_has_the_reference_parameters():
+    model = build_model('stgcn', num_class=60)
+    assert sum(p.numel() for p in model.parameters()) == 3_098_832
+    reference = OriginalSTGCN(torch.from_numpy(distance_partition(get_layout('ntu25'))))
+    listing = read_listing('stgcn_state_dict.txt')['']
+    assert {k: tuple(v.shape) for k, v in reference.state_dict().items()} == listing
+
+
+def test_stgcn_gives_the_reference_outputs_with_reference_weights(tmp_path):
+    A = torch.from_numpy(distance_partition(get_layout('ntu25')))
+    reference = randomise(OriginalSTGCN(A)).eval()
+    path = tmp_path / 'stgcn_reference.pt'
+    torch.save({'module.' + k: v for k, v in reference.state_dict().items()}, path)   # as DataParallel saves
+    model = build_model('stgcn', num_class=60).eval()
+    load_weights(model, str(path))
+    x = torch.randn(2, 3, 20, 25, 2)
+    with torch.no_grad():
+        expected, ours = reference(x), model(x)
+    assert (ours - expected).abs().max().item() <= 1e-5
+
+
+def test_stgcn_with_sf_head_runs_and_learns():
+    model = build_model('stgcn', num_class=5, channels=[32, 64], strides=[1, 2], sf_head={'groups': 2})
+    logits = model(torch.randn(2, 3, 16, 25, 2))
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 4])).backward()
+    assert logits.shape == (2, 5)
+    assert model.l1.sf_head.tv.conv.conv.weight.grad.abs().sum() > 0
+
+
+def test_checkpoint_of_another_layout_or_class_count_is_refused(tmp_path):
+    path = tmp_path / 'ucla.pt'
+    torch.save(build_model('stgcn', num_class=10, num_point=20, graph='ucla20').state_dict(), path)
+    with pytest.raises(ConfigError, match=r'does not fit this model: .*shape mismatches \(e\.g\. data_bn'):
+        load_weights(build_model('stgcn', num_class=60), str(path))
+    torch.save(build_model('ctrgcn', num_class=60).state_dict(), path)
+    with pytest.raises(ConfigError, match='missing keys .*unexpected keys'):
+        load_weights(build_model('stgcn', num_class=60), str(path))
