@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from graph import get_layout, spatial_adjacency
+from model.losses import sf_head_losses
 from model.sf_head import SFHead
 from torchlight.registry import ConfigError, check_keys
 
@@ -87,37 +88,56 @@ def make_residual(in_channels, out_channels, stride):
 
 
 class Block(nn.Module):
-    """relu(TCN(SF-Head(GCN(x))) + residual(x)); key names `gcn1`, `tcn1`, `residual` as in CTR-GCN."""
+    """relu(TCN(GCN(x)) + residual(x)) with an optional SF-Head after the GCN unit.
 
-    def __init__(self, gcn, tcn, residual, sf_head=None):
+    `inline`: the head's output feeds the TCN. `branch`: the head reads the GCN output for the losses only and
+    the backbone path is untouched, so the head is skipped when no features are asked for (inference).
+    Key names `gcn1`, `tcn1`, `residual` as in CTR-GCN.
+    """
+
+    def __init__(self, gcn, tcn, residual, sf_head=None, sf_mode='inline'):
         super().__init__()
         self.gcn1 = gcn
         self.sf_head = sf_head
+        self.sf_mode = sf_mode
         self.tcn1 = tcn
         self.residual = residual
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x):
+    def forward(self, x, return_features=False):
+        """(N·M, C, T, V) → output, and the SF-Head's features (or None) when `return_features`."""
         y = self.gcn1(x)
-        if self.sf_head is not None:
-            y = self.sf_head(y)
+        features = None
+        if self.sf_head is not None and (self.sf_mode == 'inline' or return_features):
+            head_out, features = self.sf_head(y, return_features=True)
+            if self.sf_mode == 'inline':
+                y = head_out
         y = self.tcn1(y)
         if self.residual is not None:
             y = y + self.residual(x)
-        return self.relu(y)
+        y = self.relu(y)
+        return (y, features) if return_features else y
 
 
-SF_HEAD_KEYS = ('groups',)
-
-
-def parse_sf_head(sf_head):
-    """The `sf_head` model argument: None (off) or a dict of SF-Head settings."""
+def parse_sf_head(sf_head, num_blocks):
+    """The `sf_head` model argument → None (off) or {'groups', 'mode', 'blocks' (0-based indices)}."""
     if sf_head is None:
         return None
     if not isinstance(sf_head, dict):
         raise ConfigError(f'model_args.sf_head must be a mapping such as {{groups: 8}} or null, got {sf_head!r}')
-    check_keys(sf_head, SF_HEAD_KEYS, 'model_args.sf_head')
-    return {'groups': 8, **sf_head}
+    check_keys(sf_head, ('groups', 'mode', 'blocks'), 'model_args.sf_head')
+    settings = {'groups': 8, 'mode': 'inline', 'blocks': 'all', **sf_head}
+    if settings['mode'] not in ('inline', 'branch'):
+        raise ConfigError(f"model_args.sf_head.mode must be inline or branch, got {settings['mode']!r}")
+    blocks = settings['blocks']
+    if blocks == 'all':
+        settings['blocks'] = list(range(num_blocks))
+    elif isinstance(blocks, list) and all(isinstance(b, int) and 1 <= b <= num_blocks for b in blocks):
+        settings['blocks'] = [b - 1 for b in blocks]
+    else:
+        raise ConfigError(f"model_args.sf_head.blocks must be 'all' or a list of block numbers 1..{num_blocks}, "
+                          f"got {blocks!r}")
+    return settings
 
 
 class SkeletonGCN(nn.Module):
@@ -138,7 +158,7 @@ class SkeletonGCN(nn.Module):
         if len(channels) != len(strides):
             raise ConfigError(f'channels ({len(channels)} blocks) and strides ({len(strides)}) differ in length')
         make_tcn = make_tcn or (lambda c, stride, index: MultiScaleTCN(c, stride=stride))
-        sf_head = parse_sf_head(sf_head)
+        sf_head = parse_sf_head(sf_head, len(channels))
         A = adjacency(layout)
         self.data_bn_per_person = data_bn_per_person
         self.data_bn = nn.BatchNorm1d((1 if data_bn_per_person else num_person) * in_channels * num_point)
@@ -147,10 +167,12 @@ class SkeletonGCN(nn.Module):
         widths = [in_channels, *channels]
         for i, (c_in, c_out, stride) in enumerate(zip(widths, widths[1:], strides)):
             name = f'l{i + 1}'
-            head = SFHead(c_out, sf_head['groups'], where=f' of block {name}') if sf_head else None
+            with_head = sf_head is not None and i in sf_head['blocks']
+            head = SFHead(c_out, sf_head['groups'], where=f' of block {name}') if with_head else None
             # The first block has no residual, as in the references.
             residual = make_residual(c_in, c_out, stride) if i else None
-            self.add_module(name, Block(make_gcn(c_in, c_out, A), make_tcn(c_out, stride, i), residual, head))
+            self.add_module(name, Block(make_gcn(c_in, c_out, A), make_tcn(c_out, stride, i), residual, head,
+                                        sf_head['mode'] if sf_head else 'inline'))
             self.block_names.append(name)
         self.drop_out = nn.Dropout(drop_out) if drop_out else nn.Identity()
         self.fc = nn.Linear(widths[-1], num_class)
@@ -170,12 +192,19 @@ class SkeletonGCN(nn.Module):
             x = self.data_bn(x.reshape(n, m * v * c, t))
         return x.reshape(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
 
-    def forward_features(self, x):
-        """(N, C, T, V, M) → features (N, M, C', T', V') after the last block."""
+    def forward_features(self, x, head_features=None):
+        """(N, C, T, V, M) → features (N, M, C', T', V') after the last block.
+
+        With a list as `head_features`, each SF-Head's intermediate features are appended to it.
+        """
         n, m = x.shape[0], x.shape[-1]
         x = self.normalise_input(x)
         for block in self.blocks:
-            x = block(x)
+            if head_features is not None and block.sf_head is not None:
+                x, features = block(x, return_features=True)
+                head_features.append(features)
+            else:
+                x = block(x)
         return x.reshape(n, m, *x.shape[1:])
 
     def forward_head(self, features):
@@ -183,5 +212,10 @@ class SkeletonGCN(nn.Module):
         pooled = features.mean((3, 4)).mean(1)                           # (N, C')
         return self.fc(self.drop_out(pooled))
 
-    def forward(self, x):
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x, return_aux=False):
+        """Logits (N, num_class); with `return_aux`, also the auxiliary losses {name: scalar} of the heads."""
+        if not return_aux:
+            return self.forward_head(self.forward_features(x))
+        head_features = []
+        logits = self.forward_head(self.forward_features(x, head_features))
+        return logits, sf_head_losses(head_features)

@@ -69,7 +69,9 @@ class SFHead(nn.Module):
         for key in [k for k in state_dict if k.startswith(prefix + 'bn.')]:
             del state_dict[key]
 
-    def forward(self, x):
+    def forward(self, x, return_features=False):
+        """(N, C, T, V) → same shape; with `return_features` also {'t', 's', 'r', 'c'}: the temporal, spatial,
+        refined and identity features, each (N·G, C / 4G, T, V), for the SF-Head losses."""
         n, c, t, v = x.shape
         x1, x2, x3, x4 = x.reshape(n * self.groups, c // self.groups, t, v).chunk(4, dim=1)
         f_t = x1 * torch.sigmoid(self.cweight * x1.mean((2, 3), keepdim=True) + self.cbias)
@@ -84,4 +86,7 @@ class SFHead(nn.Module):
                + w[3] * f_c)
         out = torch.cat([f_t, f_s, f_r, x4], dim=1).reshape(n, c, t, v)
         # channel shuffle with 2 groups: channel (g, i) → (i, g)
-        return out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)
+        out = out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)
+        if return_features:
+            return out, {'t': f_t, 's': f_s, 'r': f_r, 'c': f_c}
+        return out

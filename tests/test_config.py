@@ -64,6 +64,8 @@ def test_defaults_fill_what_the_config_leaves_out(tmp_path):
     ('model: !!python/object/apply:os.system ["echo hacked"]\n', 'not valid YAML'),
     ('base: missing.yaml\n', 'config file not found: .*missing.yaml'),
     ('- a list\n', 'must hold a mapping'),
+    ('model: ctrgcn\nfeeder: demo\nloss_args: {sf_redunancy: 1}\n', "unknown key 'sf_redunancy' in loss_args"),
+    ('model: ctrgcn\nfeeder: demo\nloss_args: {sf_redundancy: -1}\n', 'loss_args.sf_redundancy must be'),
 ])
 def test_bad_configs_name_the_problem(tmp_path, text, message):
     path = write(tmp_path / 'bad.yaml', text)

@@ -47,6 +47,7 @@ def test_training_writes_checkpoints_scores_and_report(trained, capsys):
     assert (f"epoch{results['best']['epoch']}_test_score.pkl" in files)
     log = open(os.path.join(work_dir, 'log.txt')).read()
     assert 'last epoch (4)' in log and 'chosen on the test split' in log and 'wave vs salute' in log
+    assert 'sf_redundancy' in log and 'sf_consistency' in log          # SF-Head losses, logged per epoch
 
 
 def test_test_phase_reproduces_the_best_epoch(trained, tmp_path):

@@ -36,6 +36,7 @@ DEFAULTS = {
     'nesterov': True,
     'weight_decay': 4e-4,
     'label_smoothing': 0.0,
+    'loss_args': {'sf_redundancy': 0.1, 'sf_consistency': 0.1},   # weights of the models' auxiliary losses
     'num_epoch': 65,
     'eval_interval': 1,          # evaluate every this many epochs (and always after the last)
     'ambiguous_groups': None,    # YAML file of confusable class groups, e.g. config/ambiguous/demo.yaml
@@ -201,6 +202,10 @@ def validate(cfg):
              f"lr_scheduler must be step or cosine, got '{cfg['lr_scheduler']}'")
     for key in DICT_KEYS:
         _require(isinstance(cfg[key], dict), f'{key} must be a mapping, got {cfg[key]!r}')
+    from model.losses import AUX_LOSSES
+    check_keys(cfg['loss_args'], AUX_LOSSES, 'loss_args')
+    for name, weight in cfg['loss_args'].items():
+        _require(_is_number(weight) and weight >= 0, f'loss_args.{name} must be a number >= 0, got {weight!r}')
     parse_device(cfg['device'])
 
 

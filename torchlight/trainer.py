@@ -181,20 +181,23 @@ class Trainer:
         self.model.train()
         self.train_set.set_epoch(epoch, self.cfg['seed'])
         self.shuffle.manual_seed(self.cfg['seed'] * 100_003 + epoch)
-        total_loss, correct, seen = 0.0, 0, 0
+        sums, correct, seen = {}, 0, 0
         bar = tqdm(self.train_loader, desc=f'epoch {epoch + 1}', leave=False, dynamic_ncols=True)
         for data, label, _ in bar:
             data, label = data.to(self.device), label.to(self.device)
-            logits = self.model(data)
-            loss = self.loss(logits, label)
+            logits, aux = self.model(data, return_aux=True)
+            parts = {'cross_entropy': self.loss(logits, label), **aux}
+            # total = CE + Σ λ_name · aux_name, the λs from loss_args
+            loss = parts['cross_entropy'] + sum(self.cfg['loss_args'][k] * v for k, v in aux.items())
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            total_loss += loss.item() * len(label)
+            for name, value in {'loss': loss, **parts}.items():
+                sums[name] = sums.get(name, 0.0) + value.item() * len(label)
             correct += (logits.argmax(1) == label).sum().item()
             seen += len(label)
             bar.set_postfix(loss=f'{loss.item():.3f}')
-        return {'loss': total_loss / seen, 'top1': 100.0 * correct / seen}
+        return {**{name: total / seen for name, total in sums.items()}, 'top1': 100.0 * correct / seen}
 
     def state(self, epoch):
         return {
@@ -232,10 +235,10 @@ class Trainer:
             train = self.train_epoch(epoch)
             self.scheduler.step()
             done = epoch + 1
-            writer.add_scalar('train/loss', train['loss'], done)
-            writer.add_scalar('train/top1', train['top1'], done)
-            writer.add_scalar('train/lr', lr, done)
-            message = (f"epoch {done}/{cfg['num_epoch']}: lr {lr:.4f}, train loss {train['loss']:.4f}, "
+            for name, value in {**train, 'lr': lr}.items():
+                writer.add_scalar(f'train/{name}', value, done)
+            aux = ''.join(f', {k} {v:.4f}' for k, v in train.items() if k.startswith('sf_'))
+            message = (f"epoch {done}/{cfg['num_epoch']}: lr {lr:.4f}, train loss {train['loss']:.4f}{aux}, "
                        f"top-1 {train['top1']:.2f} % ({time.time() - start:.1f} s)")
             if done % cfg['eval_interval'] == 0 or done == cfg['num_epoch']:
                 scores, test = self.evaluate(self.test_set, 'test')

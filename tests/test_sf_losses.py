@@ -1,0 +1,101 @@
+"""SF-Head losses on hand-built features, and SF-Head placement (inline / branch, chosen blocks)."""
+import pytest
+import torch
+
+from model import build_model
+from model.losses import consistency_loss, redundancy_loss, sf_head_losses
+from torchlight.registry import ConfigError
+
+
+def features(*rows):
+    """(B, 1, 1, D) features from rows of numbers."""
+    return torch.tensor(rows, dtype=torch.float32)[:, None, None, :]
+
+
+BASE = features([1.0, 2.0, 3.0, 6.0], [0.0, 1.0, 0.0, -1.0])
+# Centred per row: [-2, -1, 0, 3] and [0, 1, 0, -1]. A vector orthogonal to both after centring:
+ORTHOGONAL = features([1.0, -2.0, 0.0, 0.0], [1.0, 0.0, -2.0, 0.0])
+
+
+def test_redundancy_of_identical_scaled_and_orthogonal_features():
+    assert redundancy_loss(BASE, BASE).item() == pytest.approx(1.0)
+    assert redundancy_loss(BASE, 3 * BASE).item() == pytest.approx(1.0)
+    assert redundancy_loss(BASE, -0.5 * BASE).item() == pytest.approx(1.0)      # squared: sign does not help
+    assert redundancy_loss(BASE, BASE + 7).item() == pytest.approx(1.0)         # centred: offsets do not help
+    # Row 1: centred [-2,-1,0,3] · centred [1.25,-1.75,0.25,0.25] = -2.5+1.75+0+0.75 = 0 → cos² = 0.
+    # Row 2: centred [0,1,0,-1] · centred [1.25,0.25,-1.75,0.25] = 0.25 − 0.25 = 0 → cos² = 0.
+    assert redundancy_loss(BASE, ORTHOGONAL).item() == pytest.approx(0.0, abs=1e-7)
+    # Half-way: row 1 with [a; b] where b ⟂ a and |b| = |a| gives cos = 1/√2, cos² = 1/2.
+    a = torch.tensor([-2.0, -1.0, 0.0, 3.0])
+    b = torch.tensor([1.25, -1.75, 0.25, 0.25])
+    b = b / b.norm() * a.norm()
+    assert redundancy_loss(features(a.tolist()), features((a + b).tolist())).item() == pytest.approx(0.5)
+
+
+def test_consistency_of_identical_scaled_opposite_and_orthogonal_features():
+    assert consistency_loss(BASE, [BASE, 2 * BASE, BASE]).item() == pytest.approx(0.0, abs=1e-7)
+    assert consistency_loss(BASE, [-BASE]).item() == pytest.approx(2.0)
+    x = features([1.0, 0.0], [0.0, 2.0])
+    y = features([0.0, 3.0], [1.0, 0.0])
+    assert consistency_loss(x, [y]).item() == pytest.approx(1.0)
+    # Mean over sources: 0 (identical), 1 (orthogonal), 2 (opposite) → 1.
+    assert consistency_loss(x, [x, y, -x]).item() == pytest.approx(1.0)
+
+
+def test_losses_average_over_heads():
+    heads = [{'t': BASE, 's': BASE, 'r': BASE, 'c': BASE},
+             {'t': BASE, 's': ORTHOGONAL, 'r': BASE, 'c': -BASE}]
+    losses = sf_head_losses(heads)
+    assert losses['sf_redundancy'].item() == pytest.approx((1.0 + 0.0) / 2)
+    # Head 2: 1 − cos(r, t) = 0, 1 − cos(r, s) = 1 − cos(BASE, ORTHOGONAL), 1 − cos(r, c) = 2.
+    cos_rs = torch.nn.functional.cosine_similarity(BASE.flatten(1), ORTHOGONAL.flatten(1)).mean().item()
+    assert losses['sf_consistency'].item() == pytest.approx((0.0 + (0.0 + (1 - cos_rs) + 2.0) / 3) / 2)
+
+
+def small(sf_head, seed=0):
+    torch.manual_seed(seed)
+    return build_model('ctrgcn', num_class=5, channels=[16, 32, 32], strides=[1, 2, 1], sf_head=sf_head)
+
+
+def test_branch_mode_leaves_the_backbone_untouched_and_still_trains_it():
+    plain = small(None).eval()
+    branch = small({'groups': 2, 'mode': 'branch'})
+    branch.load_state_dict(plain.state_dict(), strict=False)      # same backbone weights; heads extra
+    branch.eval()
+    x = torch.randn(2, 3, 12, 25, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(branch(x), plain(x), rtol=0, atol=0)
+        logits, aux = branch(x, return_aux=True)
+    torch.testing.assert_close(logits, plain(x), rtol=0, atol=0)
+    assert set(aux) == {'sf_redundancy', 'sf_consistency'}
+    # The losses alone send gradients into the backbone (the GCN units the heads read).
+    branch.train()
+    _, aux = branch(x, return_aux=True)
+    (aux['sf_redundancy'] + aux['sf_consistency']).backward()
+    assert branch.l1.gcn1.convs[0].conv3.weight.grad.abs().sum() > 0
+    # What comes after the last head's input (its block's TCN, the classifier) gets nothing from the losses.
+    assert branch.l3.tcn1.branches[0][0].weight.grad is None and branch.fc.weight.grad is None
+    assert branch.l3.sf_head.cweight.grad.abs().sum() > 0
+
+
+def test_inline_mode_changes_the_path_and_blocks_select_heads():
+    model = small({'groups': 2, 'blocks': [1, 3]})
+    assert model.l1.sf_head is not None and model.l2.sf_head is None and model.l3.sf_head is not None
+    plain = small(None)
+    model.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.randn(2, 3, 12, 25, 2)
+    model.eval()
+    plain.eval()
+    assert not torch.allclose(model(x), plain(x))
+    assert set(model(x, return_aux=True)[1]) == {'sf_redundancy', 'sf_consistency'}
+    assert small(None)(x, return_aux=True)[1] == {}
+
+
+@pytest.mark.parametrize('sf_head, message', [
+    ({'mode': 'side'}, 'mode must be inline or branch'),
+    ({'blocks': [0, 2]}, r'blocks must be .all. or a list of block numbers 1\.\.3'),
+    ({'blocks': 'some'}, 'blocks must be'),
+])
+def test_bad_placement_is_named(sf_head, message):
+    with pytest.raises(ConfigError, match=message):
+        small({'groups': 2, **sf_head})
