@@ -2,7 +2,7 @@
 import inspect
 import json
 
-from model import ctrgcn, stgcn  # noqa: F401  (registers the backbones)
+from model import ctrgcn, stgcn, tcagcn  # noqa: F401  (registers the backbones)
 from model.registry import MODELS, register_model
 
 

@@ -21,20 +21,24 @@ class CTRGC(nn.Module):
         self.conv3 = nn.Conv2d(in_channels, out_channels, 1)
         self.conv4 = nn.Conv2d(rel_channels, out_channels, 1)
 
+    def values(self, x):
+        """The features that the refined topology aggregates, (N, C_out, T, V)."""
+        return self.conv3(x)
+
     def forward(self, x, A, alpha):
         query = self.conv1(x).mean(2)                                     # (N, R, V)
         key = self.conv2(x).mean(2)                                       # (N, R, V)
         relation = torch.tanh(query.unsqueeze(-1) - key.unsqueeze(-2))    # (N, R, V, V)
         topology = self.conv4(relation) * alpha + A                       # (N, C, V, V)
-        return torch.einsum('ncuv,nctv->nctu', topology, self.conv3(x))
+        return torch.einsum('ncuv,nctv->nctu', topology, self.values(x))
 
 
 class CTRGCNGraphConv(nn.Module):
     """Sum of one CTRGC per adjacency subset, BN, plus a (projected) residual, ReLU."""
 
-    def __init__(self, in_channels, out_channels, A, adaptive=True):
+    def __init__(self, in_channels, out_channels, A, adaptive=True, topology_conv=CTRGC):
         super().__init__()
-        self.convs = nn.ModuleList(CTRGC(in_channels, out_channels) for _ in range(len(A)))
+        self.convs = nn.ModuleList(topology_conv(in_channels, out_channels) for _ in range(len(A)))
         if in_channels != out_channels:
             self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
         else:
@@ -60,10 +64,17 @@ class CTRGCNGraphConv(nn.Module):
         return self.relu(self.bn(y) + self.down(x))
 
 
+def drop_training_heads(state, model):
+    """FR-Head checkpoints of CTR-GCN carry training-only `ren_*` heads; the backbone's keys are CTR-GCN's."""
+    return {k: v for k, v in state.items() if not k.startswith('ren_')}
+
+
 @register_model('ctrgcn')
 def ctrgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
            channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True, sf_head=None):
     """CTR-GCN; the defaults give the reference NTU-60 model (1,446,672 parameters)."""
-    return SkeletonGCN(
+    model = SkeletonGCN(
         lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive),
         num_class, num_point, num_person, in_channels, graph, channels, strides, drop_out, sf_head)
+    model.from_reference = drop_training_heads
+    return model

@@ -89,3 +89,61 @@ def test_checkpoint_of_another_layout_or_class_count_is_refused(tmp_path):
     torch.save(build_model('ctrgcn', num_class=60).state_dict(), path)
     with pytest.raises(ConfigError, match='missing keys .*unexpected keys'):
         load_weights(build_model('stgcn', num_class=60), str(path))
+
+
+# ------------------------------------------------------------------------------------------------ TCA-GCN
+
+def test_tcagcn_matches_the_reference_listing_but_for_the_unused_conv3():
+    model = build_model('tcagcn', num_class=60)
+    listing = read_listing('tcagcn_state_dict.txt')['']
+    conv3 = {k: s for k, s in listing.items() if '.conv3.' in k}
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert ours == {k: s for k, s in listing.items() if k not in conv3}
+    unused = sum(int(np.prod(s)) for s in conv3.values())
+    assert unused == 656_064
+    assert sum(p.numel() for p in model.parameters()) + unused == 5_624_728
+
+
+def test_tcagcn_loads_a_reference_state_dict_with_conv3(tmp_path):
+    listing = read_listing('tcagcn_state_dict.txt')['']
+    model = randomise(build_model('tcagcn', num_class=60))
+    state = dict(model.state_dict())
+    state.update({k: torch.randn(s) for k, s in listing.items() if '.conv3.' in k})
+    path = tmp_path / 'tcagcn.pt'
+    torch.save({'state_dict': state}, path)
+    fresh = build_model('tcagcn', num_class=60)
+    load_weights(fresh, str(path))
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value)
+
+
+def reference_tca_values(tcagc, x):
+    """TCA-GCN's features as the reference computes them: a weight tensor per sample and frame,
+    W'[n, u, c, t] = a[n, u, t] · W[u, c], applied with einsum."""
+    rf = tcagc.conv_rf
+    g = rf.g(torch.nn.functional.adaptive_avg_pool2d(x, 1))
+    a = rf.b(rf.relu(rf.bn(rf.a(torch.nn.functional.adaptive_avg_pool2d(x, (None, 1)) + g)))) + 1   # (N, U, T, 1)
+    weight = (a.unsqueeze(2) * tcagc.conv.weight).squeeze(-1)          # (N, U, C, T)
+    return torch.einsum('nctv,nuct->nutv', x, weight)
+
+
+def test_tcagcn_temporal_aggregation_and_fusion_match_the_reference_formulas():
+    model = randomise(build_model('tcagcn', num_class=5, channels=[16, 32], strides=[1, 2])).eval()
+    x = torch.randn(3, 16, 10, 25)
+    tcagc = model.l2.gcn1.convs[1]
+    with torch.no_grad():
+        torch.testing.assert_close(tcagc.values(x), reference_tca_values(tcagc, x), atol=1e-5, rtol=1e-5)
+        # AFF(x, residual) = 2·x·w + 2·residual·(1 − w), w = σ(local(x + residual) + global(x + residual)),
+        # called with residual 0 by the reference.
+        af = model.l2.tcn1.af
+        y = torch.randn(3, 32, 5, 25)
+        w = torch.sigmoid(af.local_att(y) + af.global_att(y))
+        torch.testing.assert_close(af(y), 2 * y * w + 2 * 0 * (1 - w))
+
+
+def test_tcagcn_with_sf_head_trains():
+    model = build_model('tcagcn', num_class=5, channels=[32, 64], strides=[1, 2], sf_head={'groups': 2})
+    logits, aux = model(torch.randn(2, 3, 16, 25, 2), return_aux=True)
+    (torch.nn.functional.cross_entropy(logits, torch.tensor([1, 2])) + sum(aux.values())).backward()
+    assert model.l1.gcn1.convs[0].conv.weight.grad.abs().sum() > 0
+    assert model.l2.sf_head.w.grad.abs().sum() > 0

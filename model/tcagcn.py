@@ -1,0 +1,105 @@
+"""TCA-GCN (Wang et al., 2022): CTR-GCN with temporal aggregation in the graph unit and AFF in the TCN.
+
+Differences from CTR-GCN, as in the reference code:
+- each subset's features are a · (W x): a 1×1 conv W scaled per sample, output channel and frame by a routing
+  function a = b(relu(bn(a(mean_V x + g(mean_TV x))))) + 1. The reference materialises an N×C_out×C_in×T weight
+  for this; a per-frame scale of W x is the same function at a fraction of the cost.
+- the multi-scale TCN ends with attentional feature fusion called with a zero residual:
+  out · 2 · σ(local(out) + global(out)).
+- the reference keeps CTR-GCN's `conv3` in each subset although its forward never uses it (656,064 parameters
+  at NTU-60 size that never receive a gradient). It is left out here; its keys are dropped on load.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, MultiScaleTCN, SkeletonGCN
+from model.ctrgcn import CTRGC, CTRGCNGraphConv
+from model.registry import register_model
+
+
+class RouteFunction(nn.Module):
+    """Per-sample, per-channel, per-frame calibration factors (N, C_out, T, 1), starting near 1."""
+
+    def __init__(self, in_channels, out_channels, ratio=2, kernels=(3, 3)):
+        super().__init__()
+        hidden = in_channels // ratio
+        self.g = nn.Conv2d(in_channels, in_channels, 1)
+        self.a = nn.Conv2d(in_channels, hidden, (kernels[0], 1), padding=(kernels[0] // 2, 0))
+        self.bn = nn.BatchNorm2d(hidden)
+        self.relu = nn.ReLU(inplace=True)
+        self.b = nn.Conv2d(hidden, out_channels, (kernels[1], 1), padding=(kernels[1] // 2, 0), bias=False)
+
+    def forward(self, x):
+        context = self.g(x.mean((2, 3), keepdim=True))                    # (N, C, 1, 1)
+        per_frame = x.mean(3, keepdim=True)                                # (N, C, T, 1)
+        return self.b(self.relu(self.bn(self.a(per_frame + context)))) + 1
+
+
+class TemporalAggregation(nn.Module):
+    """a · (W x) for a 1×1 conv weight W (out, in, 1, 1) and calibration a (N, out, T, 1)."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1, 1))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))   # the reference's init (not a Conv2d there)
+
+    def forward(self, x, calibration):
+        return calibration * F.conv2d(x, self.weight)
+
+
+class TCAGC(CTRGC):
+    """CTR-GCN's topology refinement aggregating temporally calibrated features."""
+
+    def __init__(self, in_channels, out_channels, rel_reduction=8):
+        super().__init__(in_channels, out_channels, rel_reduction)
+        del self.conv3
+        self.conv_rf = RouteFunction(in_channels, out_channels)
+        self.conv = TemporalAggregation(in_channels, out_channels)
+
+    def values(self, x):
+        return self.conv(x, self.conv_rf(x))
+
+
+class AttentionalFusion(nn.Module):
+    """AFF with one input: x · 2 · σ(local(x) + global(x)); local is per position, global on the (T, V) mean."""
+
+    def __init__(self, channels):
+        super().__init__()
+
+        def mlp():
+            return [nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+                    nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels)]
+        self.local_att = nn.Sequential(*mlp())
+        self.global_att = nn.Sequential(nn.AdaptiveAvgPool2d(1), *mlp())
+
+    def forward(self, x):
+        return 2 * x * torch.sigmoid(self.local_att(x) + self.global_att(x))
+
+
+class MultiScaleTCNWithFusion(MultiScaleTCN):
+    def __init__(self, channels, stride=1):
+        super().__init__(channels, stride=stride)
+        self.af = AttentionalFusion(channels)     # created after the branches' init, as in the reference
+
+    def forward(self, x):
+        return self.af(super().forward(x))
+
+
+def drop_unused_conv3(state, model):
+    return {k: v for k, v in state.items() if not ('.gcn1.convs.' in k and '.conv3.' in k)}
+
+
+@register_model('tcagcn')
+def tcagcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
+           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True, sf_head=None):
+    """TCA-GCN; the defaults give the reference NTU-60 model (5,624,728 parameters there, 4,968,664 here:
+    the reference's unused `conv3` weights are left out)."""
+    model = SkeletonGCN(
+        lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive, topology_conv=TCAGC),
+        num_class, num_point, num_person, in_channels, graph, channels, strides, drop_out, sf_head,
+        make_tcn=lambda c, stride, index: MultiScaleTCNWithFusion(c, stride))
+    model.from_reference = drop_unused_conv3
+    return model
