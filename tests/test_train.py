@@ -111,3 +111,16 @@ def test_same_seed_same_result_with_workers_and_validation_split(tiny_config, tm
     results = read_results(dirs[0])
     assert results['best']['chosen_on'] == 'val'
     assert 'held-out validation split' in open(os.path.join(dirs[0], 'log.txt')).read()
+
+
+def test_test_phase_accepts_a_reference_style_state_dict(trained, tmp_path):
+    path, work_dir = trained
+    state = load_checkpoint(os.path.join(work_dir, 'best.pt'))['model']
+    reference = tmp_path / 'reference.pt'
+    torch.save({'module.' + k: v for k, v in state.items()}, reference)     # as DataParallel code saves
+    out = tmp_path / 'tested'
+    run('--config', os.path.join(work_dir, 'config.yaml'), '--phase', 'test', '--weights', str(reference),
+        '--work-dir', str(out))
+    tested = read_results(os.path.join(out, os.listdir(out)[0]))
+    assert tested['epoch'] is None and tested['scores'] == 'test_score.pkl'
+    assert tested['test']['top1'] == read_results(work_dir)['best']['test']['top1']

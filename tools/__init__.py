@@ -1,0 +1,1 @@
+"""Command-line tools: model report (more to come: ensemble, tables, benchmarks)."""
