@@ -88,5 +88,5 @@ class SFHead(nn.Module):
         # channel shuffle with 2 groups: channel (g, i) → (i, g)
         out = out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)
         if return_features:
-            return out, {'t': f_t, 's': f_s, 'r': f_r, 'c': f_c}
+            return out, {'t': f_t, 's': f_s, 'r': f_r, 'c': f_c, 'groups': self.groups}
         return out

@@ -1,3 +1,4 @@
+import math
 import os
 
 import pytest
@@ -92,3 +93,16 @@ def test_main_prints_one_error_line_and_writes_nothing(tmp_path, capsys):
     assert main(['--config', str(missing)]) == 2
     assert 'data file not found' in capsys.readouterr().err
     assert not work_dir.exists()
+
+
+def test_learning_rate_schedule_by_hand():
+    from torchlight.trainer import lr_factor
+    step = lr_factor({'warm_up_epoch': 5, 'step': [35, 55], 'lr_decay_rate': 0.1, 'num_epoch': 65,
+                      'lr_scheduler': 'step'})
+    assert [step(e) for e in (0, 1, 4, 5, 34, 35, 54, 55, 64)] == pytest.approx(
+        [0.2, 0.4, 1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
+    cosine = lr_factor({'warm_up_epoch': 2, 'step': [], 'lr_decay_rate': 0.1, 'num_epoch': 12,
+                        'lr_scheduler': 'cosine'})
+    # After warm-up, 0.5·(1 + cos(π·(e − 2)/10)): 1 at e = 2, 0.5 at e = 7, (1 + cos(0.9π))/2 at e = 11.
+    assert [cosine(e) for e in (0, 1, 2, 7, 11)] == pytest.approx(
+        [0.5, 1.0, 1.0, 0.5, (1 + math.cos(0.9 * math.pi)) / 2])

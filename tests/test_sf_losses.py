@@ -8,43 +8,64 @@ from torchlight.registry import ConfigError
 
 
 def features(*rows):
-    """(B, 1, 1, D) features from rows of numbers."""
+    """One sample's features with one channel group per row: (G, 1, 1, D), rows of numbers."""
     return torch.tensor(rows, dtype=torch.float32)[:, None, None, :]
 
 
 BASE = features([1.0, 2.0, 3.0, 6.0], [0.0, 1.0, 0.0, -1.0])
-# Centred per row: [-2, -1, 0, 3] and [0, 1, 0, -1]. A vector orthogonal to both after centring:
+# Centred per group: [-2, -1, 0, 3] and [0, 1, 0, -1]. Groups orthogonal to those after centring:
 ORTHOGONAL = features([1.0, -2.0, 0.0, 0.0], [1.0, 0.0, -2.0, 0.0])
 
 
+def redundancy(a, b, groups=2):
+    return redundancy_loss(a, b, groups).item()
+
+
+def consistency(r, sources, groups=2):
+    return consistency_loss(r, sources, groups).item()
+
+
 def test_redundancy_of_identical_scaled_and_orthogonal_features():
-    assert redundancy_loss(BASE, BASE).item() == pytest.approx(1.0)
-    assert redundancy_loss(BASE, 3 * BASE).item() == pytest.approx(1.0)
-    assert redundancy_loss(BASE, -0.5 * BASE).item() == pytest.approx(1.0)      # squared: sign does not help
-    assert redundancy_loss(BASE, BASE + 7).item() == pytest.approx(1.0)         # centred: offsets do not help
-    # Row 1: centred [-2,-1,0,3] · centred [1.25,-1.75,0.25,0.25] = -2.5+1.75+0+0.75 = 0 → cos² = 0.
-    # Row 2: centred [0,1,0,-1] · centred [1.25,0.25,-1.75,0.25] = 0.25 − 0.25 = 0 → cos² = 0.
-    assert redundancy_loss(BASE, ORTHOGONAL).item() == pytest.approx(0.0, abs=1e-7)
-    # Half-way: row 1 with [a; b] where b ⟂ a and |b| = |a| gives cos = 1/√2, cos² = 1/2.
+    assert redundancy(BASE, BASE) == pytest.approx(1.0)
+    assert redundancy(BASE, 3 * BASE) == pytest.approx(1.0)
+    assert redundancy(BASE, -0.5 * BASE) == pytest.approx(1.0)      # squared: the sign does not help
+    assert redundancy(BASE, BASE + 7) == pytest.approx(1.0)         # centred: offsets do not help
+    # Group 1: centred [-2,-1,0,3] · centred [1.25,-1.75,0.25,0.25] = -2.5+1.75+0+0.75 = 0 → cos² = 0.
+    # Group 2: centred [0,1,0,-1] · centred [1.25,0.25,-1.75,0.25] = 0.25 − 0.25 = 0 → cos² = 0.
+    assert redundancy(BASE, ORTHOGONAL) == pytest.approx(0.0, abs=1e-7)
+    # Half-way: a with a + b where b ⟂ a and |b| = |a| gives cos = 1/√2, cos² = 1/2.
     a = torch.tensor([-2.0, -1.0, 0.0, 3.0])
     b = torch.tensor([1.25, -1.75, 0.25, 0.25])
     b = b / b.norm() * a.norm()
-    assert redundancy_loss(features(a.tolist()), features((a + b).tolist())).item() == pytest.approx(0.5)
+    assert redundancy(features(a.tolist()), features((a + b).tolist()), groups=1) == pytest.approx(0.5)
+
+
+def test_a_group_is_one_vector_over_the_batch():
+    # Two samples, two groups each: (N·G, 1, 1, 2) in sample-major order. Group 1 gathers rows 0 and 2.
+    f_t = features([1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0])
+    f_s = features([0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0])
+    # Group 1: f_t [1,0,0,1] vs f_s [0,1,1,0]: centred [.5,-.5,-.5,.5] · [-.5,.5,.5,-.5] → cos = -1, cos² = 1.
+    # Group 2: f_t [1,0,1,0] vs f_s [1,0,1,0]: identical → cos² = 1. Mean 1.
+    assert redundancy(f_t, f_s) == pytest.approx(1.0)
+    g_s = features([1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0])
+    # Group 1: [1,0,0,1] vs [1,0,1,0]: centred [.5,-.5,-.5,.5] · [.5,-.5,.5,-.5] = 0 → 0; group 2: [1,0,1,0] vs
+    # [0,1,0,1]: cos = -1 → 1. Mean 1/2.
+    assert redundancy(f_t, g_s) == pytest.approx(0.5)
 
 
 def test_consistency_of_identical_scaled_opposite_and_orthogonal_features():
-    assert consistency_loss(BASE, [BASE, 2 * BASE, BASE]).item() == pytest.approx(0.0, abs=1e-7)
-    assert consistency_loss(BASE, [-BASE]).item() == pytest.approx(2.0)
+    assert consistency(BASE, [BASE, 2 * BASE, BASE]) == pytest.approx(0.0, abs=1e-7)
+    assert consistency(BASE, [-BASE]) == pytest.approx(2.0)
     x = features([1.0, 0.0], [0.0, 2.0])
     y = features([0.0, 3.0], [1.0, 0.0])
-    assert consistency_loss(x, [y]).item() == pytest.approx(1.0)
+    assert consistency(x, [y]) == pytest.approx(1.0)
     # Mean over sources: 0 (identical), 1 (orthogonal), 2 (opposite) → 1.
-    assert consistency_loss(x, [x, y, -x]).item() == pytest.approx(1.0)
+    assert consistency(x, [x, y, -x]) == pytest.approx(1.0)
 
 
 def test_losses_average_over_heads():
-    heads = [{'t': BASE, 's': BASE, 'r': BASE, 'c': BASE},
-             {'t': BASE, 's': ORTHOGONAL, 'r': BASE, 'c': -BASE}]
+    heads = [{'t': BASE, 's': BASE, 'r': BASE, 'c': BASE, 'groups': 2},
+             {'t': BASE, 's': ORTHOGONAL, 'r': BASE, 'c': -BASE, 'groups': 2}]
     losses = sf_head_losses(heads)
     assert losses['sf_redundancy'].item() == pytest.approx((1.0 + 0.0) / 2)
     # Head 2: 1 − cos(r, t) = 0, 1 − cos(r, s) = 1 − cos(BASE, ORTHOGONAL), 1 − cos(r, c) = 2.

@@ -124,3 +124,20 @@ def test_test_phase_accepts_a_reference_style_state_dict(trained, tmp_path):
     tested = read_results(os.path.join(out, os.listdir(out)[0]))
     assert tested['epoch'] is None and tested['scores'] == 'test_score.pkl'
     assert tested['test']['top1'] == read_results(work_dir)['best']['test']['top1']
+
+
+def test_branch_heads_are_dropped_at_inference(tiny_config, tmp_path, capsys):
+    path, _ = tiny_config
+    work_dir = str(tmp_path / 'branch')
+    run('--config', path, '--work-dir', work_dir, '--num_epoch', '2', '--model_args', 'sf_head.mode=branch')
+    trained = read_results(work_dir)['last']['test']['top1']
+    run('--config', os.path.join(work_dir, 'config.yaml'), '--phase', 'test', '--weights',
+        os.path.join(work_dir, 'last.pt'), '--model_args', 'sf_head=null')
+    tested = [d for d in os.listdir(work_dir) if d.startswith('test_')][0]
+    assert read_results(os.path.join(work_dir, tested))['test']['top1'] == trained
+    # Inline heads change the function: dropping them is refused, naming the difference.
+    inline_dir = str(tmp_path / 'inline')
+    run('--config', path, '--work-dir', inline_dir, '--num_epoch', '1')
+    assert main(['--config', os.path.join(inline_dir, 'config.yaml'), '--phase', 'test', '--weights',
+                 os.path.join(inline_dir, 'last.pt'), '--model_args', 'sf_head=null']) == 2
+    assert 'model_args: checkpoint' in capsys.readouterr().err

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from feeders import build_feeder
 from model import build_model, full_model_args
-from torchlight.checkpoint import apply_weights, load_checkpoint, save_checkpoint
+from torchlight.checkpoint import apply_weights, extract_state_dict, load_checkpoint, save_checkpoint
 from torchlight.config import parse_device
 from torchlight.metrics import evaluate_scores, resolve_groups
 from torchlight.registry import ConfigError
@@ -36,8 +36,8 @@ def select_device(spec):
     if not torch.cuda.is_available():
         raise ConfigError(f'device {device} asks for a GPU but CUDA is not available; use --device cpu')
     if len(device) > 1:
-        raise ConfigError(f'device {device} names several GPUs: launch one process per GPU with '
-                          f'torchrun --nproc_per_node {len(device)} main.py ...')
+        raise ConfigError(f'device {device} names several GPUs; one process uses one GPU, and multi-GPU '
+                          f'training (DDP through torchrun) is not implemented yet')
     return torch.device(f'cuda:{device[0]}')
 
 
@@ -64,6 +64,16 @@ def load_groups(path, class_names):
     if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
         raise ConfigError(f'{path} must map group names to lists of classes')
     return resolve_groups(groups, class_names, path)
+
+
+def inference_args(name, model_args):
+    """The model arguments that change what a trained model computes at test time: all but dropout, and
+    SF-Heads in branch mode (they only feed the training losses)."""
+    args = full_model_args(name, model_args)
+    del args['drop_out']
+    if (args.get('sf_head') or {}).get('mode') == 'branch':
+        args['sf_head'] = None
+    return args
 
 
 def format_metrics(m):
@@ -98,10 +108,9 @@ class Trainer:
         self.groups = load_groups(cfg['ambiguous_groups'], self.class_names)
         self.model = build_model(cfg['model'], **cfg['model_args']).to(self.device)
         self.loss = nn.CrossEntropyLoss(label_smoothing=cfg['label_smoothing'])
-        # What a checkpoint must agree with; dropout is left out since it does not change a trained model.
-        model_args = {k: v for k, v in full_model_args(cfg['model'], cfg['model_args']).items() if k != 'drop_out'}
-        self.meta = {
-            'model': cfg['model'], 'model_args': model_args, 'dataset': self.test_set.meta.get('dataset'),
+        self.meta = {   # what a checkpoint must agree with
+            'model': cfg['model'], 'model_args': inference_args(cfg['model'], cfg['model_args']),
+            'dataset': self.test_set.meta.get('dataset'),
             'benchmark': self.test_set.meta.get('benchmark'), 'layout': self.test_set.meta.get('layout'),
             'stream': self.test_set.stream, 'num_class': len(self.class_names),
         }
@@ -110,11 +119,18 @@ class Trainer:
             self._build_training()
 
     def load(self, path):
-        """Load a checkpoint's weights, first refusing one written for another model, dataset or stream."""
+        """Load a checkpoint's weights, first refusing one written for another model, dataset or stream.
+
+        Branch-mode SF-Heads of a checkpoint are left out when this config's model has none.
+        """
         checkpoint = load_checkpoint(path)
+        state = extract_state_dict(checkpoint)
         if isinstance(checkpoint, dict) and 'meta' in checkpoint:
             self.check_meta(checkpoint['meta'], path)
-        apply_weights(self.model, checkpoint, path)
+            has_heads = any('.sf_head.' in k for k in self.model.state_dict())
+            if not has_heads and checkpoint['config']['model_args'].get('sf_head'):
+                state = {k: v for k, v in state.items() if '.sf_head.' not in k}
+        apply_weights(self.model, state, path)
         return checkpoint
 
     def check_meta(self, saved, source):
