@@ -43,7 +43,7 @@ class CTRGCNGraphConv(nn.Module):
             self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
         else:
             self.down = nn.Identity()
-        A = torch.from_numpy(A)
+        A = torch.tensor(A)   # a copy: every block learns its own adjacency
         if adaptive:
             self.PA = nn.Parameter(A)
         else:

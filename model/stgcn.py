@@ -21,7 +21,7 @@ class STGraphConv(nn.Module):
         super().__init__()
         self.subsets = len(A)
         self.conv = nn.Conv2d(in_channels, out_channels * self.subsets, 1)
-        self.register_buffer('A', torch.from_numpy(A))
+        self.register_buffer('A', torch.tensor(A))   # a copy per block, as loaded from a checkpoint
         self.importance = nn.Parameter(torch.ones_like(self.A), requires_grad=edge_importance)
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)

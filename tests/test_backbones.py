@@ -30,6 +30,30 @@ def randomise(model, seed=0):
     return model
 
 
+def calibrate_batch_norms(model, shape):
+    """Running statistics measured on random input, as training leaves them: activations of order 1
+    through every block (with arbitrary statistics they grow ~2x per block, beyond float32's 1e-5)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None                    # cumulative average
+    model.train()
+    with torch.no_grad():
+        for seed in range(3):
+            model(torch.randn(shape, generator=torch.Generator().manual_seed(seed)))
+    return model.eval()
+
+
+def test_blocks_learn_their_own_adjacency():
+    # Each block's adjacency is its own tensor (sharing one would make every block learn the same one and
+    # make loading keep only the last block's).
+    for name, key in (('ctrgcn', 'PA'), ('tcagcn', 'PA'), ('stgcn', 'A')):
+        model = build_model(name, num_class=60)
+        with torch.no_grad():
+            getattr(model.l1.gcn1, key).add_(1.0)
+        assert not torch.equal(getattr(model.l1.gcn1, key), getattr(model.l2.gcn1, key))
+
+
 def test_stgcn_partition_follows_the_reference_rules():
     layout = get_layout('ntu25')
     distance = hop_distance(layout)
@@ -147,3 +171,26 @@ def test_tcagcn_with_sf_head_trains():
     (torch.nn.functional.cross_entropy(logits, torch.tensor([1, 2])) + sum(aux.values())).backward()
     assert model.l1.gcn1.convs[0].conv.weight.grad.abs().sum() > 0
     assert model.l2.sf_head.w.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('name, tca', [('ctrgcn', False), ('tcagcn', True)])
+def test_ctrgcn_and_tcagcn_give_the_reference_outputs_with_reference_weights(name, tca, tmp_path):
+    from tests.reference_ctrgcn import ReferenceCTRGCN
+    reference = randomise(ReferenceCTRGCN(tca=tca)).eval()
+    with torch.no_grad():   # keep the calibration factors near 1, where a trained model has them: random
+        for key, value in reference.state_dict().items():   # route functions compound to inf over 10 blocks
+            if key.endswith('conv_rf.b.weight'):
+                value.mul_(0.01)
+    calibrate_batch_norms(reference, (4, 3, 24, 25, 2))
+    listing = read_listing(f'{name}_state_dict.txt')['']
+    assert {k: tuple(v.shape) for k, v in reference.state_dict().items()} == listing
+    path = tmp_path / f'{name}.pt'
+    torch.save({'state_dict': {'module.' + k: v for k, v in reference.state_dict().items()}}, path)
+    model = build_model(name, num_class=60).eval()
+    load_weights(model, str(path))
+    x = torch.randn(2, 3, 24, 25, 2, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        expected = reference(x)
+        difference = (model(x) - expected).abs().max().item()
+    assert 0.1 < expected.abs().max().item() < 100
+    assert difference <= 1e-5
