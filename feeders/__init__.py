@@ -1,11 +1,12 @@
 """Feeders (datasets) by name: `build_feeder(name, **feeder_args)`."""
 import inspect
 
-from feeders.feeder import SkeletonFeeder
+from feeders.feeder import SkeletonFeeder, UclaFeeder
 from torchlight.registry import Registry
 
 FEEDERS = Registry('feeder')
 FEEDERS.register('skeleton')(SkeletonFeeder)
+FEEDERS.register('ucla')(UclaFeeder)
 
 
 @FEEDERS.register('demo')

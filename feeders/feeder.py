@@ -5,7 +5,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from feeders.storage import SequenceReader, read_index
-from feeders.transforms import crop_resize, joint_to_bone, random_rotation, to_motion, valid_frame_count
+from feeders.transforms import (crop_resize, joint_to_bone, min_max_normalise, random_rotation, to_motion,
+                                ucla_view_transform, valid_frame_count)
 from graph import get_layout
 from torchlight.registry import ConfigError
 
@@ -24,6 +25,16 @@ class SkeletonFeeder(Dataset):
                  random_rot=False, bone=False, vel=False, debug=False):
         if len(p_interval) not in (1, 2):
             raise ConfigError(f'p_interval takes one value (centre crop) or two (random crop), got {p_interval}')
+        self.open(data_path, split, debug)
+        self.window_size = window_size
+        self.p_interval = list(p_interval)
+        self.min_crop = min_crop
+        self.random_rot = random_rot
+        self.bone = bone
+        self.vel = vel
+
+    def open(self, data_path, split, debug):
+        """Read the split's index (labels, names, attributes); the frames stay on disk."""
         self.path = os.path.join(data_path, f'{split}.h5')
         index = read_index(self.path)
         self.labels = index['labels']
@@ -33,12 +44,7 @@ class SkeletonFeeder(Dataset):
         self.reader = SequenceReader(self.path, index['offsets'])
         if debug:
             self.labels, self.names = self.labels[:100], self.names[:100]
-        self.window_size = window_size
-        self.p_interval = list(p_interval)
-        self.min_crop = min_crop
-        self.random_rot = random_rot
-        self.bone = bone
-        self.vel = vel
+        self.repeat = 1
         self.seed = 0
         self.epoch = 0
 
@@ -56,19 +62,59 @@ class SkeletonFeeder(Dataset):
             self.seed = seed
 
     def __len__(self):
-        return len(self.labels)
+        return len(self.labels) * self.repeat
 
-    def __getitem__(self, index):
-        data = self.reader[index].transpose(3, 0, 2, 1)                 # (T, M, V, C) → (C, T, V, M)
+    def frames(self, index):
+        """Sample `index`'s frames as (C, T, V, M)."""
+        return self.reader[index].transpose(3, 0, 2, 1)                 # (T, M, V, C) → (C, T, V, M)
+
+    def sample_and_augment(self, data, index, rng):
+        """NTU semantics: crop the valid frames and resize to the window, then rotate."""
         valid = valid_frame_count(data)
         if valid == 0:
             raise ConfigError(f'{self.path}: sample {self.names[index]} has no non-zero frame')
-        rng = np.random.default_rng([self.seed, self.epoch, index])
         data = crop_resize(data, valid, self.p_interval, self.window_size, rng, self.min_crop)
         if self.random_rot:
             data = random_rotation(data, rng)
+        return data
+
+    def __getitem__(self, index):
+        """(data (C, T, V, M) float32, label, index); `repeat` passes over the samples make one epoch."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = index % len(self.labels)
+        data = self.sample_and_augment(self.frames(sample), sample, rng)
         if self.bone:
             data = joint_to_bone(data, self.layout.bone_pairs)
         if self.vel:
             data = to_motion(data)
-        return data.astype(np.float32, copy=False), int(self.labels[index]), index
+        return data.astype(np.float32, copy=False), int(self.labels[sample]), index
+
+
+class UclaFeeder(SkeletonFeeder):
+    """NW-UCLA semantics (the reference's feeder_ucla): centre on joint 1 of the first frame; with `random_rot`,
+    rotate about x and y by whole degrees in [−60, 60] and scale by U(0.5, 1.5); min-max normalise each axis
+    to [−1, 1]; take `window_size` frames, a sorted random draw with `random_choose`, else evenly spaced.
+    `repeat` passes over the split make one epoch (the reference trains with 5)."""
+
+    def __init__(self, data_path, split='train', window_size=52, random_rot=False, random_choose=False,
+                 repeat=1, bone=False, vel=False, debug=False):
+        self.open(data_path, split, debug)
+        self.window_size = window_size
+        self.random_rot = random_rot
+        self.random_choose = random_choose
+        self.repeat = repeat
+        self.bone = bone
+        self.vel = vel
+
+    def sample_and_augment(self, data, index, rng):
+        data = data - data[:, :1, 1:2]                                    # centre: joint 1 of frame 0
+        if self.random_rot:
+            angle_x, angle_y = rng.integers(-60, 61, size=2)
+            data = ucla_view_transform(data, angle_x, angle_y, rng.uniform(0.5, 1.5))
+        data = min_max_normalise(data)
+        length = data.shape[1]
+        if self.random_choose:
+            frames = np.sort(rng.choice(np.tile(np.arange(length), 100), self.window_size, replace=False))
+        else:
+            frames = np.linspace(0, length - 1, self.window_size).astype(int)
+        return data[:, frames]

@@ -58,3 +58,18 @@ def to_motion(data):
     motion = np.zeros_like(data)
     motion[:, :-1] = data[:, 1:] - data[:, :-1]
     return motion
+
+
+def ucla_view_transform(data, angle_x, angle_y, scale):
+    """The NW-UCLA feeder's view change: each point p → (Ry(y)·Rx(x)·s)ᵀ p, angles in degrees."""
+    ax, ay = np.radians(angle_x), np.radians(angle_y)
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), np.sin(ax)], [0, -np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, -np.sin(ay)], [0, 1, 0], [np.sin(ay), 0, np.cos(ay)]])
+    return np.einsum('ji,jtvm->itvm', ry @ rx * scale, data)
+
+
+def min_max_normalise(data):
+    """Each axis (C) mapped linearly onto [−1, 1] over all frames, joints and persons."""
+    low = data.min(axis=(1, 2, 3), keepdims=True)
+    high = data.max(axis=(1, 2, 3), keepdims=True)
+    return (data - low) / (high - low) * 2 - 1
