@@ -194,3 +194,19 @@ def test_ctrgcn_and_tcagcn_give_the_reference_outputs_with_reference_weights(nam
         difference = (model(x) - expected).abs().max().item()
     assert 0.1 < expected.abs().max().item() < 100
     assert difference <= 1e-5
+
+
+@pytest.mark.parametrize('name', ['ctrgcn', 'stgcn', 'tcagcn'])
+@pytest.mark.parametrize('sf_head', [None, {'groups': 2}, {'groups': 2, 'mode': 'branch', 'blocks': [2]}])
+def test_every_backbone_with_sf_head_off_inline_and_branch(name, sf_head):
+    torch.manual_seed(0)
+    model = build_model(name, num_class=4, channels=[16, 32], strides=[1, 2], sf_head=sf_head)
+    x = torch.randn(2, 3, 12, 25, 2)
+    logits, aux = model(x, return_aux=True)
+    assert logits.shape == (2, 4) and model(x).shape == (2, 4)
+    assert set(aux) == (set() if sf_head is None else {'sf_redundancy', 'sf_consistency'})
+    (torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3])) + sum(aux.values())).backward()
+    assert model.l1.gcn1.bn.weight.grad.abs().sum() > 0       # the first graph unit learns
+    heads = [b.sf_head for b in model.blocks if b.sf_head is not None]
+    assert len(heads) == {None: 0, 'inline': 2, 'branch': 1}[sf_head and sf_head.get('mode', 'inline')]
+    assert all(h.cv.conv.conv.weight.grad.abs().sum() > 0 for h in heads)
