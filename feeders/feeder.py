@@ -41,7 +41,7 @@ class SkeletonFeeder(Dataset):
         self.names = index['names']
         self.meta = index['attrs']
         self.layout = get_layout(self.meta['layout'])
-        self.reader = SequenceReader(self.path, index['offsets'])
+        self.reader = SequenceReader(self.path, index['start'], index['length'])
         if debug:
             self.labels, self.names = self.labels[:100], self.names[:100]
         self.repeat = 1

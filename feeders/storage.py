@@ -1,11 +1,14 @@
-"""The prepared format: one HDF5 file per split, sequences stored back to back without padding.
+"""The prepared format: one HDF5 file per split, sequences stored without padding.
 
 Datasets in the file:
-  joints   float32 (total_frames, M, V, C)   every sample's frames, one after the other
-  offsets  int64   (N + 1,)                  sample i is joints[offsets[i]:offsets[i + 1]]
+  joints   float32 (total_frames, M, V, C)   every sample's frames
+  start    int64   (N,)                      sample i is joints[start[i]:start[i] + length[i]]
+  length   int64   (N,)
   labels   int64   (N,)                      0-based class ids
   names    str     (N,)                      sample names (e.g. S001C001P001R001A001)
 Attributes: dataset, benchmark, split, layout, num_class, class_names, format_version.
+Samples are in the split's order; their frames may lie in `joints` in another order (a writer that streams
+samples in file order can still give them the reference's order).
 """
 import os
 
@@ -15,23 +18,57 @@ import numpy as np
 from torchlight.registry import ConfigError
 
 FORMAT_VERSION = 1
-REQUIRED = ('joints', 'offsets', 'labels', 'names')
+REQUIRED = ('joints', 'start', 'length', 'labels', 'names')
+
+
+class SplitWriter:
+    """Streams samples into a split file: `add` frames as they come, `close` with the final sample order.
+
+    Writes to a temporary file renamed on `close`: a failed run never leaves a partial file under the final
+    name (and `abort` removes the temporary one).
+    """
+
+    def __init__(self, path, sample_shape):
+        self.path = path
+        self.tmp = f'{path}.tmp{os.getpid()}'
+        self.file = h5py.File(self.tmp, 'w')
+        chunk = (max(1, 65536 // int(np.prod(sample_shape))), *sample_shape)
+        self.joints = self.file.create_dataset('joints', shape=(0, *sample_shape), maxshape=(None, *sample_shape),
+                                               dtype=np.float32, chunks=chunk)
+        self.spans = []
+
+    def add(self, frames):
+        """Append one sample's frames (T, M, V, C); returns its index in arrival order."""
+        start = len(self.joints)
+        self.joints.resize(start + len(frames), axis=0)
+        self.joints[start:] = frames
+        self.spans.append((start, len(frames)))
+        return len(self.spans) - 1
+
+    def close(self, order, labels, names, **attrs):
+        """`order[i]`: arrival index of the split's i-th sample; labels and names are in split order."""
+        spans = np.asarray(self.spans, dtype=np.int64).reshape(-1, 2)[np.asarray(order, dtype=np.int64)]
+        self.file.create_dataset('start', data=spans[:, 0])
+        self.file.create_dataset('length', data=spans[:, 1])
+        self.file.create_dataset('labels', data=np.asarray(labels, dtype=np.int64))
+        self.file.create_dataset('names', data=np.asarray(names, dtype=object), dtype=h5py.string_dtype())
+        self.file.attrs['format_version'] = FORMAT_VERSION
+        for key, value in attrs.items():
+            self.file.attrs[key] = value
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self):
+        self.file.close()
+        os.remove(self.tmp)
 
 
 def write_split(path, sequences, labels, names, **attrs):
-    """Write sequences (each (T, M, V, C)) atomically: a partial file never takes the final name."""
-    lengths = [len(s) for s in sequences]
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    tmp = f'{path}.tmp{os.getpid()}'
-    with h5py.File(tmp, 'w') as f:
-        f.create_dataset('joints', data=np.concatenate(sequences).astype(np.float32), chunks=True)
-        f.create_dataset('offsets', data=offsets)
-        f.create_dataset('labels', data=np.asarray(labels, dtype=np.int64))
-        f.create_dataset('names', data=np.asarray(names, dtype=object), dtype=h5py.string_dtype())
-        f.attrs['format_version'] = FORMAT_VERSION
-        for key, value in attrs.items():
-            f.attrs[key] = value
-    os.replace(tmp, path)
+    """Write sequences (each (T, M, V, C)), in this order, atomically."""
+    writer = SplitWriter(path, sequences[0].shape[1:])
+    for frames in sequences:
+        writer.add(np.asarray(frames, dtype=np.float32))
+    writer.close(range(len(sequences)), labels, names, **attrs)
 
 
 def read_index(path):
@@ -46,7 +83,8 @@ def read_index(path):
             return {
                 'labels': f['labels'][:],
                 'names': [n.decode() if isinstance(n, bytes) else n for n in f['names'][:]],
-                'offsets': f['offsets'][:],
+                'start': f['start'][:],
+                'length': f['length'][:],
                 'attrs': {k: _plain(v) for k, v in f.attrs.items()},
             }
     except OSError as err:
@@ -65,9 +103,10 @@ def _plain(value):
 class SequenceReader:
     """Reads one sample's frames on demand; each process (DataLoader worker) opens its own handle."""
 
-    def __init__(self, path, offsets):
+    def __init__(self, path, start, length):
         self.path = path
-        self.offsets = offsets
+        self.start = start
+        self.length = length
         self._file = None
         self._pid = None
 
@@ -75,8 +114,8 @@ class SequenceReader:
         if self._pid != os.getpid():
             self._file = h5py.File(self.path, 'r')
             self._pid = os.getpid()
-        start, end = self.offsets[index], self.offsets[index + 1]
-        return self._file['joints'][start:end]      # (T, M, V, C)
+        start = self.start[index]
+        return self._file['joints'][start:start + self.length[index]]      # (T, M, V, C)
 
     def __getstate__(self):
         return {**self.__dict__, '_file': None, '_pid': None}

@@ -69,12 +69,29 @@ def test_storage_round_trip(tmp_path):
     write_split(path, sequences, [3, 1, 0], ['a', 'b', 'c'], dataset='x', layout='ntu25', num_class=4)
     index = read_index(path)
     assert index['names'] == ['a', 'b', 'c']
-    np.testing.assert_array_equal(index['offsets'], [0, 5, 14, 15])
+    np.testing.assert_array_equal(index['start'], [0, 5, 14])
+    np.testing.assert_array_equal(index['length'], [5, 9, 1])
     assert index['attrs']['dataset'] == 'x'
     feeder = build_feeder('skeleton', data_path=str(tmp_path), split='train', window_size=9, p_interval=[1.0])
     data, label, _ = feeder[1]
     assert label == 1
     np.testing.assert_allclose(data, sequences[1].transpose(3, 0, 2, 1), rtol=1e-6)
+
+
+def test_streamed_samples_take_the_final_order(tmp_path):
+    from feeders.storage import SplitWriter
+    rng = np.random.default_rng(1)
+    sequences = [rng.normal(size=(t, 1, 25, 3)).astype(np.float32) for t in (3, 7, 2)]
+    writer = SplitWriter(str(tmp_path / 'test.h5'), (1, 25, 3))
+    for frames in sequences:
+        writer.add(frames)
+    assert not (tmp_path / 'test.h5').exists()          # nothing under the final name before close
+    writer.close([2, 0, 1], [7, 5, 6], ['c', 'a', 'b'], layout='ntu25', num_class=8)
+    feeder = build_feeder('skeleton', data_path=str(tmp_path), split='test', window_size=3, p_interval=[1.0])
+    assert feeder.names == ['c', 'a', 'b']
+    np.testing.assert_allclose(feeder[1][0], sequences[0].transpose(3, 0, 2, 1), rtol=1e-6)
+    assert feeder[0][1] == 7 and feeder.reader.length.tolist() == [2, 3, 7]
+    assert os.listdir(tmp_path) == ['test.h5']
 
 
 def test_missing_data_file_is_named(tmp_path):
