@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from data import DataFileError
+
 NOISE_LENGTH = 11
 NOISE_SPREAD_X_OVER_Y = 0.8
 NOISE_SPREAD_RATIO = 0.69754
 NAME = re.compile(r'S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$')
 
 
-class SkeletonFileError(ValueError):
+class SkeletonFileError(DataFileError):
     """A malformed `.skeleton` file; the message names the file and line."""
 
 

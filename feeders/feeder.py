@@ -4,11 +4,22 @@ import os
 import numpy as np
 from torch.utils.data import Dataset
 
+from feeders.npz import read_npz_split
 from feeders.storage import SequenceReader, read_index
 from feeders.transforms import (crop_resize, joint_to_bone, min_max_normalise, random_rotation, to_motion,
                                 ucla_view_transform, valid_frame_count)
 from graph import get_layout
 from torchlight.registry import ConfigError
+
+
+def open_split(data_path, split):
+    """(path, index, frame reader) of `<data_path>/<split>.h5`, or of split `split` of a reference-layout
+    .npz file (`data_path: data/ntu/NTU60_CS.npz`)."""
+    if data_path.endswith('.npz'):
+        return (data_path, *read_npz_split(data_path, split))
+    path = os.path.join(data_path, f'{split}.h5')
+    index = read_index(path)
+    return path, index, SequenceReader(path, index['start'], index['length'])
 
 
 class SkeletonFeeder(Dataset):
@@ -35,13 +46,11 @@ class SkeletonFeeder(Dataset):
 
     def open(self, data_path, split, debug):
         """Read the split's index (labels, names, attributes); the frames stay on disk."""
-        self.path = os.path.join(data_path, f'{split}.h5')
-        index = read_index(self.path)
+        self.path, index, self.reader = open_split(data_path, split)
         self.labels = index['labels']
         self.names = index['names']
         self.meta = index['attrs']
         self.layout = get_layout(self.meta['layout'])
-        self.reader = SequenceReader(self.path, index['start'], index['length'])
         if debug:
             self.labels, self.names = self.labels[:100], self.names[:100]
         self.repeat = 1

@@ -172,7 +172,7 @@ def test_prepare_command_writes_both_benchmarks(tmp_path, capsys):
     out = tmp_path / 'ntu60'
     assert prepare_main(['ntu60', '--raw', str(raw), '--out', str(out), '--workers', '2']) == 0
     printed = capsys.readouterr().out
-    assert '5 files found, 3 prepared' in printed and '1 on the official list' in printed
+    assert '3 samples prepared from 4 files, 1 skipped as unreadable, 1 left out as on the official list' in printed
     assert 'S001C001P002R001A010.skeleton:3: file ends early' in printed
     train = build_feeder('skeleton', data_path=str(out / 'xsub'), split='train', window_size=8)
     # Performers 1, 8 and 15 all train, in that order; labels are A - 1.
