@@ -6,8 +6,8 @@ from torch.utils.data import Dataset
 
 from feeders.npz import read_npz_split
 from feeders.storage import SequenceReader, read_index
-from feeders.transforms import (crop_resize, joint_to_bone, min_max_normalise, random_rotation, to_motion,
-                                ucla_view_transform, valid_frame_count)
+from feeders.transforms import (crop_resize, joint_to_bone, min_max_normalise, random_move, random_rotation,
+                                random_scale, random_shift, to_motion, ucla_view_transform, valid_frame_count)
 from graph import get_layout
 from torchlight.registry import ConfigError
 
@@ -26,14 +26,17 @@ class SkeletonFeeder(Dataset):
     """Samples (data (C, T, V, M) float32, label, index) from `<data_path>/<split>.h5`.
 
     Transforms, in the reference order: crop + resize to `window_size` frames (`p_interval`: one value for a
-    centre crop, two for a random crop), random rotation, bone, motion.
+    centre crop, two for a random crop), random rotation (`random_rot`), then ours, off by default: per-axis
+    scale (`random_scale`: largest relative change), translation (`random_shift`: largest offset per axis) and
+    ST-GCN's time-varying move (`random_move`); finally bone, motion.
 
     Augmentation randomness is a function of (seed, epoch, sample index): the same on every run, whatever the
     number of DataLoader workers, and different at each epoch (`set_epoch`).
     """
 
     def __init__(self, data_path, split='train', window_size=64, p_interval=(0.95,), min_crop=64,
-                 random_rot=False, bone=False, vel=False, debug=False):
+                 random_rot=False, random_scale=0.0, random_shift=0.0, random_move=False, bone=False, vel=False,
+                 debug=False):
         if len(p_interval) not in (1, 2):
             raise ConfigError(f'p_interval takes one value (centre crop) or two (random crop), got {p_interval}')
         self.open(data_path, split, debug)
@@ -41,6 +44,9 @@ class SkeletonFeeder(Dataset):
         self.p_interval = list(p_interval)
         self.min_crop = min_crop
         self.random_rot = random_rot
+        self.random_scale = random_scale
+        self.random_shift = random_shift
+        self.random_move = random_move
         self.bone = bone
         self.vel = vel
 
@@ -85,6 +91,12 @@ class SkeletonFeeder(Dataset):
         data = crop_resize(data, valid, self.p_interval, self.window_size, rng, self.min_crop)
         if self.random_rot:
             data = random_rotation(data, rng)
+        if self.random_scale:
+            data = random_scale(data, rng, self.random_scale)
+        if self.random_shift:
+            data = random_shift(data, rng, self.random_shift)
+        if self.random_move:
+            data = random_move(data, rng)
         return data
 
     def __getitem__(self, index):

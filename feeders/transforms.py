@@ -45,6 +45,47 @@ def random_rotation(data, rng, theta=0.3):
     return np.einsum('ij,jtvm->itvm', rot, data)
 
 
+def present(data):
+    """(1, T, 1, M) mask: True where a person has any non-zero coordinate in a frame (zeros mark absence)."""
+    return np.any(data != 0, axis=(0, 2), keepdims=True)
+
+
+def random_scale(data, rng, max_change):
+    """Scale each axis by its own factor drawn from U(1 − max_change, 1 + max_change)."""
+    factors = rng.uniform(1 - max_change, 1 + max_change, size=(data.shape[0], 1, 1, 1))
+    return data * factors.astype(data.dtype)
+
+
+def random_shift(data, rng, max_offset):
+    """Translate every present person by one offset per axis drawn from U(−max_offset, max_offset); absent
+    persons stay zero."""
+    offset = rng.uniform(-max_offset, max_offset, size=(data.shape[0], 1, 1, 1)).astype(data.dtype)
+    return np.where(present(data), data + offset, data)
+
+
+def segment_ramps(values, nodes):
+    """Per frame, the value ramping linearly from values[i] at nodes[i] to values[i + 1] at nodes[i + 1] − 1."""
+    return np.concatenate([np.linspace(values[i], values[i + 1], nodes[i + 1] - nodes[i])
+                           for i in range(len(nodes) - 1)])
+
+
+def random_move(data, rng, angles=(-10, -5, 0, 5, 10), scales=(0.9, 1.0, 1.1),
+                offsets=(-0.2, -0.1, 0, 0.1, 0.2), segment=1.0):
+    """ST-GCN's random move: in the x-y plane, a rotation (degrees), scale and translation that change
+    linearly over time between values drawn at segment boundaries (every `segment`·T frames). Unlike ST-GCN,
+    absent persons stay zero."""
+    frames = data.shape[1]
+    nodes = np.append(np.arange(0, frames, max(1, int(frames * segment))), frames)
+    angle, scale, dx, dy = (segment_ramps(rng.choice(c, len(nodes)), nodes)
+                            for c in (angles, scales, offsets, offsets))
+    angle = np.radians(angle)
+    rot = np.stack([np.stack([np.cos(angle), -np.sin(angle)]),
+                    np.stack([np.sin(angle), np.cos(angle)])]) * scale          # (2, 2, T)
+    moved = data.copy()
+    moved[:2] = np.einsum('ijt,jtvm->itvm', rot, data[:2]) + np.stack([dx, dy])[:, :, None, None]
+    return np.where(present(data), moved, data).astype(data.dtype)
+
+
 def joint_to_bone(data, bone_pairs):
     """bone[v] = joint[v] − joint[origin(v)] for each (v, origin) pair."""
     bone = np.zeros_like(data)

@@ -6,7 +6,8 @@ import torch
 
 from feeders import build_feeder
 from feeders.storage import read_index, write_split
-from feeders.transforms import crop_resize, joint_to_bone, random_rotation, rotation_matrix, to_motion
+from feeders.transforms import (crop_resize, joint_to_bone, random_move, random_rotation, random_scale, random_shift,
+                                rotation_matrix, to_motion)
 from graph import get_layout
 from torchlight.registry import ConfigError
 
@@ -60,6 +61,55 @@ def test_bone_and_motion_by_hand():
     motion = to_motion(data)
     np.testing.assert_allclose(motion[:, 0, 1, 0], [3, 0, 0])
     np.testing.assert_allclose(motion[:, 1], 0)
+
+
+def two_person_sample(seed=0, frames=6):
+    """(3, T, 25, 2) with the second person absent in the first two frames."""
+    data = np.random.default_rng(seed).normal(size=(3, frames, 25, 2)).astype(np.float32)
+    data[:, :2, :, 1] = 0
+    return data
+
+
+def test_random_scale_and_shift_by_hand():
+    data = two_person_sample()
+    factors = np.random.default_rng(7).uniform(0.8, 1.2, size=3)          # what the transform draws
+    np.testing.assert_allclose(random_scale(data, np.random.default_rng(7), 0.2),
+                               data * factors[:, None, None, None], rtol=1e-6)
+    offset = np.random.default_rng(8).uniform(-0.5, 0.5, size=3)
+    shifted = random_shift(data, np.random.default_rng(8), 0.5)
+    np.testing.assert_allclose(shifted[:, :, :, 0], data[:, :, :, 0] + offset[:, None, None], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(shifted[:, :2, :, 1], 0)                # an absent person stays absent
+    np.testing.assert_allclose(shifted[:, 2:, :, 1], data[:, 2:, :, 1] + offset[:, None, None], rtol=1e-6, atol=1e-6)
+
+
+def test_random_move_is_st_gcn_move_frame_by_frame():
+    data = two_person_sample(frames=5)
+    moved = random_move(data, np.random.default_rng(3))
+    rng = np.random.default_rng(3)                                        # the draws, at frames 0 and T = 5
+    angle, scale, dx, dy = (rng.choice(c, 2) for c in ((-10, -5, 0, 5, 10), (0.9, 1.0, 1.1),
+                                                         (-0.2, -0.1, 0, 0.1, 0.2), (-0.2, -0.1, 0, 0.1, 0.2)))
+    for t in range(5):
+        w = t / 4                                                         # ramps reach the end at frame T − 1
+        a = np.radians(angle[0] + w * (angle[1] - angle[0]))
+        s = scale[0] + w * (scale[1] - scale[0])
+        shift = np.array([dx[0] + w * (dx[1] - dx[0]), dy[0] + w * (dy[1] - dy[0])])
+        rot = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        for m in range(2):
+            expected = rot @ data[:2, t, :, m] + shift[:, None]
+            if t < 2 and m == 1:
+                expected = 0 * expected                                   # absent: stays zero
+            np.testing.assert_allclose(moved[:2, t, :, m], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(moved[2], data[2])                      # z untouched
+
+
+def test_extra_augmentations_are_off_by_default_and_seeded(demo_root):
+    plain = build_feeder('skeleton', data_path=demo_root, split='train', window_size=16)
+    augmented = build_feeder('skeleton', data_path=demo_root, split='train', window_size=16, random_scale=0.1,
+                             random_shift=0.2, random_move=True)
+    reference = build_feeder('skeleton', data_path=demo_root, split='train', window_size=16)
+    np.testing.assert_array_equal(plain[4][0], reference[4][0])
+    assert not np.allclose(augmented[4][0], plain[4][0])
+    np.testing.assert_array_equal(augmented[4][0], augmented[4][0])      # a function of (seed, epoch, index)
 
 
 def test_storage_round_trip(tmp_path):
