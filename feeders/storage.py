@@ -32,7 +32,7 @@ class SplitWriter:
         self.path = path
         self.tmp = f'{path}.tmp{os.getpid()}'
         self.file = h5py.File(self.tmp, 'w')
-        chunk = (max(1, 65536 // int(np.prod(sample_shape))), *sample_shape)
+        chunk = (max(1, 65536 // (4 * int(np.prod(sample_shape)))), *sample_shape)        # about 64 KiB
         self.joints = self.file.create_dataset('joints', shape=(0, *sample_shape), maxshape=(None, *sample_shape),
                                                dtype=np.float32, chunks=chunk)
         self.spans = []
@@ -107,15 +107,15 @@ class SequenceReader:
         self.path = path
         self.start = start
         self.length = length
-        self._file = None
+        self._joints = None
         self._pid = None
 
     def __getitem__(self, index):
         if self._pid != os.getpid():
-            self._file = h5py.File(self.path, 'r')
+            self._joints = h5py.File(self.path, 'r')['joints']
             self._pid = os.getpid()
         start = self.start[index]
-        return self._file['joints'][start:start + self.length[index]]      # (T, M, V, C)
+        return self._joints[start:start + self.length[index]]               # (T, M, V, C)
 
     def __getstate__(self):
-        return {**self.__dict__, '_file': None, '_pid': None}
+        return {**self.__dict__, '_joints': None, '_pid': None}

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 def valid_frame_count(data):
     """Frames with any non-zero value (the reference assumes they form a prefix)."""
-    return int(np.count_nonzero(np.abs(data).sum(axis=(0, 2, 3))))
+    return int(np.count_nonzero(data.any(axis=(0, 2, 3))))
 
 
 def crop_resize(data, valid, p_interval, window, rng=None, min_length=64):
@@ -42,7 +42,7 @@ def rotation_matrix(ax, ay, az):
 def random_rotation(data, rng, theta=0.3):
     """Rotate every frame by one angle triple drawn from U(−theta, theta)."""
     rot = rotation_matrix(*rng.uniform(-theta, theta, 3))
-    return np.einsum('ij,jtvm->itvm', rot, data)
+    return (rot @ data.reshape(3, -1)).reshape(data.shape)
 
 
 def present(data):
