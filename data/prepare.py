@@ -82,7 +82,7 @@ def prepare_npz(recipe, out, workers=1, strict=False):
     """The reference layout: prepare the HDF5 splits in a scratch folder, then pad every benchmark's samples to
     the longest sequence of the dataset and write one .npz per benchmark."""
     if not recipe.npz_names:
-        raise ConfigError(f'{recipe.dataset} has no reference .npz layout (it has 2 persons x 25 joints); '
+        raise ConfigError(f'the reference .npz layout is for 2 persons x 25 joints; {recipe.dataset} has none: '
                           f'use --format h5')
     scratch = os.path.join(out, f'.prepare-{os.getpid()}')
     try:
