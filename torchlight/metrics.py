@@ -2,7 +2,10 @@
 
 All accuracies are returned in percent. Scores are (N, K) arrays (logits or probabilities), labels (N,) ints.
 """
+import os
+
 import numpy as np
+import yaml
 
 from torchlight.registry import ConfigError, closest
 
@@ -93,3 +96,16 @@ def resolve_groups(groups, class_names, source):
                                   f"{closest(member, class_names)}")
         resolved[group] = ids
     return resolved
+
+
+def load_groups(path, class_names):
+    """{group: [class ids]} from a YAML file of groups (see resolve_groups); None without a file."""
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise ConfigError(f'ambiguous_groups file not found: {path}')
+    with open(path) as f:
+        groups = yaml.safe_load(f) or {}
+    if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
+        raise ConfigError(f'{path} must map group names to lists of classes')
+    return resolve_groups(groups, class_names, path)

@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.tensorboard import SummaryWriter
@@ -17,7 +16,7 @@ from feeders import build_feeder
 from model import build_model, full_model_args
 from torchlight.checkpoint import apply_weights, extract_state_dict, load_checkpoint, save_checkpoint
 from torchlight.config import parse_device
-from torchlight.metrics import evaluate_scores, resolve_groups
+from torchlight.metrics import evaluate_scores, load_groups
 from torchlight.registry import ConfigError
 
 
@@ -52,18 +51,6 @@ def lr_factor(cfg):
             return 0.5 * (1 + np.cos(np.pi * (epoch - warm) / max(total - warm, 1)))
         return cfg['lr_decay_rate'] ** int(np.sum(epoch >= steps))
     return factor
-
-
-def load_groups(path, class_names):
-    if path is None:
-        return None
-    if not os.path.isfile(path):
-        raise ConfigError(f'ambiguous_groups file not found: {path}')
-    with open(path) as f:
-        groups = yaml.safe_load(f) or {}
-    if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
-        raise ConfigError(f'{path} must map group names to lists of classes')
-    return resolve_groups(groups, class_names, path)
 
 
 def inference_args(name, model_args):
@@ -186,10 +173,12 @@ class Trainer:
         metrics['loss'] = loss
         return scores, metrics
 
-    def save_scores(self, scores, path):
+    @staticmethod
+    def save_scores(dataset, scores, path):
         """CTR-GCN's score format: a dict sample name → score vector, in dataset order."""
+        names = [dataset.dataset.names[i] for i in dataset.indices] if isinstance(dataset, Subset) else dataset.names
         with open(path, 'wb') as f:
-            pickle.dump(dict(zip(self.test_set.names, scores)), f)
+            pickle.dump(dict(zip(names, scores)), f)
 
     # ------------------------------------------------------------------------------------------- training
 
@@ -260,20 +249,20 @@ class Trainer:
                 scores, test = self.evaluate(self.test_set, 'test')
                 self.log_metrics(writer, 'test', test, done)
                 message += f' | test {format_metrics(test)}'
-                chooser = test
+                chooser, scores = test, {'test': scores}
                 if self.val_set is not None:
-                    _, chooser = self.evaluate(self.val_set, 'val')
+                    scores['val'], chooser = self.evaluate(self.val_set, 'val')
                     self.log_metrics(writer, 'val', chooser, done)
                     message += f" | val top-1 {chooser['top1']:.2f} %"
                 if self.best is None or chooser['top1'] > self.best['top1']:
                     self.update_best(work_dir, done, choose_on, chooser['top1'], test, scores)
                 last = {'epoch': done, 'test': json_metrics(test), 'scores': f'epoch{done}_test_score.pkl'}
                 if done == cfg['num_epoch']:
-                    self.save_scores(scores, os.path.join(work_dir, last['scores']))
+                    self.save_epoch_scores(work_dir, done, scores)
             logger.info(message)
             save_checkpoint(self.state(done), os.path.join(work_dir, 'last.pt'))
         writer.close()
-        results = {'last': last, 'best': self.best}
+        results = {'meta': self.meta, 'last': last, 'best': self.best}
         with open(os.path.join(work_dir, 'results.json'), 'w') as f:
             json.dump(results, f, indent=2)
         self.report(logger, results)
@@ -284,11 +273,18 @@ class Trainer:
         self.best = {'epoch': epoch, 'chosen_on': split, 'top1': top1, 'test': json_metrics(test),
                      'scores': f'epoch{epoch}_test_score.pkl'}
         save_checkpoint(self.state(epoch), os.path.join(work_dir, 'best.pt'))
-        self.save_scores(scores, os.path.join(work_dir, self.best['scores']))
-        if previous is not None:
-            stale = os.path.join(work_dir, previous['scores'])
-            if os.path.exists(stale):
-                os.remove(stale)
+        self.save_epoch_scores(work_dir, epoch, scores)
+        if previous is not None and previous['epoch'] != epoch:
+            for split in scores:
+                stale = os.path.join(work_dir, f"epoch{previous['epoch']}_{split}_score.pkl")
+                if os.path.exists(stale):
+                    os.remove(stale)
+
+    def save_epoch_scores(self, work_dir, epoch, scores):
+        """epoch{N}_test_score.pkl, and epoch{N}_val_score.pkl when a validation split is held out."""
+        for split, values in scores.items():
+            dataset = self.test_set if split == 'test' else self.val_set
+            self.save_scores(dataset, values, os.path.join(work_dir, f'epoch{epoch}_{split}_score.pkl'))
 
     @staticmethod
     def log_metrics(writer, split, metrics, step):
@@ -314,13 +310,13 @@ class Trainer:
         epoch = self.loaded.get('epoch') if isinstance(self.loaded.get('epoch'), int) else None
         scores, metrics = self.evaluate(self.test_set, 'test')
         name = f'epoch{epoch}_test_score.pkl' if epoch is not None else 'test_score.pkl'
-        self.save_scores(scores, os.path.join(work_dir, name))
+        self.save_scores(self.test_set, scores, os.path.join(work_dir, name))
         logger.info(f"tested {source} on {self.meta['dataset']} {self.meta['benchmark']} "
                     f"({self.meta['stream']}, {len(self.test_set)} samples)")
         logger.info(f'  test {format_metrics(metrics)}')
         for line in format_groups(metrics):
             logger.info(line)
-        results = {'weights': source, 'epoch': epoch, 'test': json_metrics(metrics), 'scores': name}
+        results = {'meta': self.meta, 'weights': source, 'epoch': epoch, 'test': json_metrics(metrics), 'scores': name}
         with open(os.path.join(work_dir, 'results.json'), 'w') as f:
             json.dump(results, f, indent=2)
         return results
