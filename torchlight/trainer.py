@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from feeders import build_feeder
 from model import build_model, full_model_args
+from torchlight import plots
 from torchlight.checkpoint import apply_weights, extract_state_dict, load_checkpoint, save_checkpoint
 from torchlight.config import parse_device
 from torchlight.metrics import evaluate_scores, load_groups
@@ -232,6 +233,8 @@ class Trainer:
                     f"{sum(p.numel() for p in self.model.parameters()):,} parameters, device {self.device}; "
                     f"{len(self.train_loader.dataset)} training samples, {len(self.test_set)} test samples"
                     + (f', {len(self.val_set)} validation samples' if self.val_set is not None else ''))
+        if not plots.available():
+            logger.info('matplotlib is not installed: no confusion-matrix figures (pip install matplotlib)')
         writer = SummaryWriter(os.path.join(work_dir, 'tensorboard'))
         last = None
         for epoch in range(self.start_epoch, cfg['num_epoch']):
@@ -248,6 +251,10 @@ class Trainer:
             if done % cfg['eval_interval'] == 0 or done == cfg['num_epoch']:
                 scores, test = self.evaluate(self.test_set, 'test')
                 self.log_metrics(writer, 'test', test, done)
+                for name, figure in self.confusion_figures(test, f'test, epoch {done}').items():
+                    writer.add_figure(f'test/{name}', figure, done)
+                if done == cfg['num_epoch']:
+                    self.save_confusion(test, f'test, epoch {done}', work_dir)
                 message += f' | test {format_metrics(test)}'
                 chooser, scores = test, {'test': scores}
                 if self.val_set is not None:
@@ -286,6 +293,21 @@ class Trainer:
             dataset = self.test_set if split == 'test' else self.val_set
             self.save_scores(dataset, values, os.path.join(work_dir, f'epoch{epoch}_{split}_score.pkl'))
 
+    def confusion_figures(self, metrics, title):
+        """{name: figure}: the full confusion matrix and, with groups, the one restricted to them."""
+        if not plots.available():
+            return {}
+        cm = metrics['confusion_matrix']
+        figures = {'confusion': plots.confusion_figure(cm, self.class_names, title)}
+        if self.groups:
+            figures['confusion_ambiguous'] = plots.ambiguous_confusion_figure(
+                cm, self.class_names, self.groups, f'{title}, ambiguous groups')
+        return figures
+
+    def save_confusion(self, metrics, title, work_dir):
+        for name, figure in self.confusion_figures(metrics, title).items():
+            plots.save(figure, os.path.join(work_dir, f'{name}.png'))
+
     @staticmethod
     def log_metrics(writer, split, metrics, step):
         for key in ('top1', 'top5', 'mean_class', 'loss'):
@@ -316,6 +338,7 @@ class Trainer:
         logger.info(f'  test {format_metrics(metrics)}')
         for line in format_groups(metrics):
             logger.info(line)
+        self.save_confusion(metrics, f'test, {os.path.basename(source)}', work_dir)
         results = {'meta': self.meta, 'weights': source, 'epoch': epoch, 'test': json_metrics(metrics), 'scores': name}
         with open(os.path.join(work_dir, 'results.json'), 'w') as f:
             json.dump(results, f, indent=2)
