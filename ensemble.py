@@ -23,7 +23,7 @@ import numpy as np
 from data.synthetic import ensure_demo_dataset
 from feeders import build_feeder
 from feeders.feeder import open_split
-from torchlight.metrics import evaluate_scores, load_groups
+from torchlight.metrics import evaluate_scores, format_groups, format_metrics, load_groups
 from torchlight.registry import ConfigError
 from torchlight.scores import align, load_label_file, read_run, scores_of
 
@@ -162,13 +162,6 @@ def validation_labels(args, first_run, names):
     return np.asarray([lookup[n] for n in names])
 
 
-def describe(metrics):
-    text = f"top-1 {metrics['top1']:6.2f} %  top-5 {metrics['top5']:6.2f} %  mean class {metrics['mean_class']:6.2f} %"
-    if 'ambiguous' in metrics:
-        text += f"  ambiguous {metrics['ambiguous']['accuracy']:6.2f} %"
-    return text
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--scores', nargs='+', required=True, help='score files or run directories, one per stream')
@@ -222,12 +215,12 @@ def run(args):
     for (_, _, scores), source in zip(streams, args.scores):
         metrics = evaluation.metrics(scores)
         report[source] = summary(metrics)
-        print(f'  {source}: {describe(metrics)}')
+        print(f'  {source}: {format_metrics(metrics)}')
     fused = evaluation.metrics(fuse(streams, weights))
     report['fused'] = {**summary(fused), 'weights': [float(w) for w in weights]}
-    print(f"fused ({how}: {' '.join(f'{w:g}' for w in weights)}): {describe(fused)}")
-    for name, group in fused.get('ambiguous', {}).get('groups', {}).items():
-        print(f"    {name}: {group['accuracy']:.2f} % ({group['samples']} samples)")
+    print(f"fused ({how}: {' '.join(f'{w:g}' for w in weights)}): {format_metrics(fused)}")
+    for line in format_groups(fused):
+        print(line)
     return report
 
 

@@ -14,7 +14,7 @@ import zipfile
 import h5py
 import numpy as np
 
-from feeders.storage import read_index
+from feeders.storage import PerProcessSource, read_index
 from torchlight.registry import ConfigError
 
 LOCAL_HEADER = 30           # bytes of a zip local file header before the file name and extra field
@@ -49,23 +49,18 @@ def load_member(path, name):
     return np.memmap(path, dtype=dtype, mode='r', offset=offset, shape=shape)
 
 
-class NpzSequences:
-    """Sample i of a padded (N, T_max, 150) array as (T_max, 2, 25, 3), memory-mapped per process."""
+class NpzSequences(PerProcessSource):
+    """Sample i of a padded (N, T_max, 150) array as (T_max, 2, 25, 3), memory-mapped."""
 
     def __init__(self, path, key):
         self.path = path
         self.key = key
-        self._array = None
-        self._pid = None
+
+    def open(self):
+        return load_member(self.path, self.key)
 
     def __getitem__(self, index):
-        if self._pid != os.getpid():
-            self._array = load_member(self.path, self.key)
-            self._pid = os.getpid()
-        return np.asarray(self._array[index]).reshape(-1, PERSONS, JOINTS, AXES)
-
-    def __getstate__(self):
-        return {**self.__dict__, '_array': None, '_pid': None}
+        return np.asarray(self.source()[index]).reshape(-1, PERSONS, JOINTS, AXES)
 
 
 def read_npz_split(path, split):

@@ -100,22 +100,33 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-class SequenceReader:
-    """Reads one sample's frames on demand; each process (DataLoader worker) opens its own handle."""
+class PerProcessSource:
+    """Opens its data (`open`) on first use in each process, so that DataLoader workers never share a file
+    handle; pickling (to send it to a worker) drops the handle."""
+    _handle = None
+    _pid = None
+
+    def source(self):
+        if self._pid != os.getpid():
+            self._handle = self.open()
+            self._pid = os.getpid()
+        return self._handle
+
+    def __getstate__(self):
+        return {**self.__dict__, '_handle': None, '_pid': None}
+
+
+class SequenceReader(PerProcessSource):
+    """Reads one sample's frames (T, M, V, C) on demand from a prepared split."""
 
     def __init__(self, path, start, length):
         self.path = path
         self.start = start
         self.length = length
-        self._joints = None
-        self._pid = None
+
+    def open(self):
+        return h5py.File(self.path, 'r')['joints']
 
     def __getitem__(self, index):
-        if self._pid != os.getpid():
-            self._joints = h5py.File(self.path, 'r')['joints']
-            self._pid = os.getpid()
         start = self.start[index]
-        return self._joints[start:start + self.length[index]]               # (T, M, V, C)
-
-    def __getstate__(self):
-        return {**self.__dict__, '_joints': None, '_pid': None}
+        return self.source()[start:start + self.length[index]]

@@ -109,3 +109,20 @@ def load_groups(path, class_names):
     if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
         raise ConfigError(f'{path} must map group names to lists of classes')
     return resolve_groups(groups, class_names, path)
+
+
+def format_metrics(m):
+    """One line of the headline metrics, as the logs print them."""
+    text = f"top-1 {m['top1']:.2f} %, top-5 {m['top5']:.2f} %, mean class {m['mean_class']:.2f} %"
+    if 'ambiguous' in m:
+        text += f", ambiguous {m['ambiguous']['accuracy']:.2f} %"
+    return text
+
+
+def format_groups(m):
+    """One line per ambiguous group."""
+    lines = []
+    for name, g in m.get('ambiguous', {}).get('groups', {}).items():
+        lines.append(f"    {name}: accuracy {g['accuracy']:.2f} %, confused within the group "
+                     f"{g['confusion']:.2f} % ({g['samples']} samples)")
+    return lines

@@ -17,7 +17,7 @@ from model import build_model, full_model_args
 from torchlight import plots
 from torchlight.checkpoint import apply_weights, extract_state_dict, load_checkpoint, save_checkpoint
 from torchlight.config import parse_device
-from torchlight.metrics import evaluate_scores, load_groups
+from torchlight.metrics import evaluate_scores, format_groups, format_metrics, load_groups
 from torchlight.registry import ConfigError
 
 
@@ -62,21 +62,6 @@ def inference_args(name, model_args):
     if (args.get('sf_head') or {}).get('mode') == 'branch':
         args['sf_head'] = None
     return args
-
-
-def format_metrics(m):
-    text = f"top-1 {m['top1']:.2f} %, top-5 {m['top5']:.2f} %, mean class {m['mean_class']:.2f} %"
-    if 'ambiguous' in m:
-        text += f", ambiguous {m['ambiguous']['accuracy']:.2f} %"
-    return text
-
-
-def format_groups(m):
-    lines = []
-    for name, g in m.get('ambiguous', {}).get('groups', {}).items():
-        lines.append(f"    {name}: accuracy {g['accuracy']:.2f} %, confused within the group "
-                     f"{g['confusion']:.2f} % ({g['samples']} samples)")
-    return lines
 
 
 def json_metrics(m):
