@@ -178,6 +178,15 @@ class SkeletonGCN(nn.Module):
         self.fc = nn.Linear(widths[-1], num_class)
         nn.init.normal_(self.fc.weight, 0, math.sqrt(2.0 / num_class))
 
+    from_reference = None       # a backbone's renaming of its reference checkpoints' keys: fn(state, model)
+
+    def adapt_reference_state(self, state):
+        """A reference state dict in this model's names: the released SF-Head's unused `bn` dropped, then the
+        backbone's own renaming."""
+        unused = tuple(f'{name}.sf_head.bn.' for name in self.block_names if getattr(self, name).sf_head is not None)
+        state = {k: v for k, v in state.items() if not k.startswith(unused)} if unused else state
+        return self.from_reference(state, self) if self.from_reference else state
+
     @property
     def blocks(self):
         return [getattr(self, name) for name in self.block_names]

@@ -5,7 +5,7 @@ import torch
 
 from graph import distance_partition, get_layout, hop_distance
 from model import build_model
-from tests.reference_stgcn import OriginalSTGCN
+from tools.reference.stgcn import OriginalSTGCN
 from tests.test_model import read_listing
 from torchlight.checkpoint import load_weights
 from torchlight.registry import ConfigError
@@ -175,7 +175,7 @@ def test_tcagcn_with_sf_head_trains():
 
 @pytest.mark.parametrize('name, tca', [('ctrgcn', False), ('tcagcn', True)])
 def test_ctrgcn_and_tcagcn_give_the_reference_outputs_with_reference_weights(name, tca, tmp_path):
-    from tests.reference_ctrgcn import ReferenceCTRGCN
+    from tools.reference.ctrgcn import ReferenceCTRGCN
     reference = randomise(ReferenceCTRGCN(tca=tca)).eval()
     with torch.no_grad():   # keep the calibration factors near 1, where a trained model has them: random
         for key, value in reference.state_dict().items():   # route functions compound to inf over 10 blocks

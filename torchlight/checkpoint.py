@@ -44,11 +44,11 @@ def load_weights(model, path):
 def apply_weights(model, checkpoint, source):
     """Copy a loaded checkpoint's weights into `model`; a mismatch is reported with examples.
 
-    A backbone whose reference code names its weights differently converts them with `model.from_reference`.
+    A model whose reference code names its weights differently converts them in `model.adapt_reference_state`.
     """
     state = extract_state_dict(checkpoint)
-    if hasattr(model, 'from_reference'):
-        state = model.from_reference(state, model)
+    if hasattr(model, 'adapt_reference_state'):
+        state = model.adapt_reference_state(state)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

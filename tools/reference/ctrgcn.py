@@ -1,4 +1,4 @@
-"""A second CTR-GCN / TCA-GCN, written for the tests from the papers and the reference models' layout
+"""A second CTR-GCN / TCA-GCN, written (for the tests and as the benchmark's baseline) from the papers and the reference models' layout
 (parameter names, layer order, where each residual joins), independently of model/. With `tca=True` each subset
 aggregates temporally calibrated features through the reference's explicit per-sample weight tensor and the
 TCN ends with AFF called with a zero residual; `conv3` stays in (unused), as in the reference."""
@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graph import get_layout, spatial_adjacency
+from tools.reference.sf_head import ReleasedSFHead
 
 WIDTHS = [(3, 64, 1), (64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1),
           (128, 256, 2), (256, 256, 1), (256, 256, 1)]
@@ -105,25 +106,31 @@ class TemporalUnit(nn.Module):
 
 
 class Layer(nn.Module):
-    def __init__(self, c_in, c_out, stride, A, first, tca):
+    def __init__(self, c_in, c_out, stride, A, first, tca, sf_groups):
         super().__init__()
         self.gcn1 = GraphUnit(c_in, c_out, A, tca)
+        self.sf_head = ReleasedSFHead(c_out, sf_groups) if sf_groups else None
         self.tcn1 = TemporalUnit(c_out, stride, tca)
         self.first = first
         self.residual = conv_bn(c_in, c_out, 1, stride) if not first and (c_in != c_out or stride != 1) else None
 
     def forward(self, x):
         shortcut = 0 if self.first else (x if self.residual is None else self.residual(x))
-        return F.relu(self.tcn1(self.gcn1(x)) + shortcut)
+        y = self.gcn1(x)
+        if self.sf_head is not None:
+            y = self.sf_head(y)
+        return F.relu(self.tcn1(y) + shortcut)
 
 
 class ReferenceCTRGCN(nn.Module):
-    def __init__(self, num_class=60, tca=False):
+    """CTR-GCN (TCA-GCN with `tca`), with the released SF-Head inline in every block when `sf_groups`."""
+
+    def __init__(self, num_class=60, tca=False, sf_groups=None):
         super().__init__()
         A = spatial_adjacency(get_layout('ntu25'))
         self.data_bn = nn.BatchNorm1d(2 * 3 * 25)
         for i, (a, b, s) in enumerate(WIDTHS):
-            setattr(self, f'l{i + 1}', Layer(a, b, s, A, i == 0, tca))
+            setattr(self, f'l{i + 1}', Layer(a, b, s, A, i == 0, tca, sf_groups))
         self.fc = nn.Linear(256, num_class)
 
     def forward(self, x):

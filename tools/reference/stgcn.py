@@ -27,7 +27,7 @@ class Unit(nn.Module):
         y = self.gcn.conv(x)
         n, kc, t, v = y.shape
         y = y.view(n, 3, kc // 3, t, v)
-        out = torch.zeros(n, kc // 3, t, v)
+        out = torch.zeros(n, kc // 3, t, v, device=y.device)
         for k in range(3):                       # Σ_k Σ_v y_k[..., v] A_k[v, w], one subset at a time
             out = out + y[:, k] @ A[k]
         return F.relu(self.tcn(out) + shortcut)
