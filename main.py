@@ -4,10 +4,12 @@ import shutil
 import sys
 import time
 
+from torchlight import distributed
 from torchlight.config import parse_args, save_config
-from torchlight.log import close_logger, make_logger
+from torchlight.distributed import Context
+from torchlight.log import close_logger, make_logger, silent_logger
 from torchlight.registry import ConfigError
-from torchlight.trainer import Trainer
+from torchlight.trainer import Trainer, select_device
 
 
 def prepare_work_dir(cfg, flags):
@@ -32,18 +34,32 @@ def prepare_work_dir(cfg, flags):
 
 
 def main(argv=None):
+    """One process, or one of the processes of `torchrun --nproc_per_node N main.py ...` (DDP)."""
+    context = Context()
     try:
         cfg, flags = parse_args(argv)
-        trainer = Trainer(cfg)
+        context = distributed.init_from_environment(use_cuda=select_device(cfg['device']).type == 'cuda')
+        trainer = Trainer(cfg, context)
         if flags['resume'] and cfg['phase'] == 'train':
             trainer.resume(os.path.join(cfg['work_dir'], 'last.pt'))
-        work_dir = prepare_work_dir(cfg, flags)
+        # Process 0 prepares the folder (and says why not); the others learn its name, or the error, from it.
+        work_dir, problem = None, None
+        if context.is_main:
+            try:
+                work_dir = prepare_work_dir(cfg, flags)
+            except ConfigError as err:
+                problem = str(err)
+        work_dir, problem = distributed.broadcast((work_dir, problem), context)
+        if problem:
+            raise ConfigError(problem)
     except ConfigError as err:
-        print(f'error: {err}', file=sys.stderr)
+        if context.is_main:
+            print(f'error: {err}', file=sys.stderr)
+        distributed.shutdown()
         return 2
-    if not flags['resume']:
+    if context.is_main and not flags['resume']:
         save_config(cfg, os.path.join(work_dir, 'config.yaml'))
-    logger = make_logger(work_dir)
+    logger = make_logger(work_dir) if context.is_main else silent_logger()
     try:
         if cfg['phase'] == 'train':
             trainer.fit(work_dir, logger)
@@ -54,6 +70,7 @@ def main(argv=None):
         return 2
     finally:
         close_logger(logger)
+        distributed.shutdown()
     return 0
 
 

@@ -141,3 +141,17 @@ def test_branch_heads_are_dropped_at_inference(tiny_config, tmp_path, capsys):
     assert main(['--config', os.path.join(inline_dir, 'config.yaml'), '--phase', 'test', '--weights',
                  os.path.join(inline_dir, 'last.pt'), '--model_args', 'sf_head=null']) == 2
     assert 'model_args: checkpoint' in capsys.readouterr().err
+
+
+def test_bf16_autocast_on_cpu_trains_and_fp16_needs_cuda(tiny_config, tmp_path, capsys):
+    config, _ = tiny_config
+    work_dir = tmp_path / 'bf16'
+    run('--config', config, '--amp', 'bf16', '--num_epoch', '2', '--work-dir', str(work_dir))
+    results = read_results(work_dir)
+    assert np.isfinite(results['last']['test']['loss']) and results['last']['test']['top1'] > 0
+    with open(work_dir / 'epoch2_test_score.pkl', 'rb') as f:
+        scores = pickle.load(f)
+    assert all(v.dtype == np.float32 for v in scores.values())                # scores stored as float32
+    if not torch.cuda.is_available():
+        assert main(['--config', config, '--amp', 'fp16', '--work-dir', str(tmp_path / 'fp16')]) == 2
+        assert 'amp fp16 needs CUDA; on CPU use amp bf16' in capsys.readouterr().err

@@ -40,6 +40,7 @@ DEFAULTS = {
     'num_epoch': 65,
     'eval_interval': 1,          # evaluate every this many epochs (and always after the last)
     'ambiguous_groups': None,    # YAML file of confusable class groups, e.g. config/ambiguous/demo.yaml
+    'amp': 'off',                # mixed precision: off | bf16 | fp16 (fp16 on CUDA only, with loss scaling)
 }
 DICT_KEYS = [k for k, v in DEFAULTS.items() if isinstance(v, dict)]
 LIST_KEYS = ['step']
@@ -198,6 +199,7 @@ def validate(cfg):
         _require(_is_int(cfg[key]) and cfg[key] >= 0, f'{key} must be an integer >= 0, got {cfg[key]!r}')
     _require(isinstance(cfg['step'], list) and all(_is_int(s) and s >= 0 for s in cfg['step']),
              f"step must be a list of epochs, got {cfg['step']!r}")
+    _require(cfg['amp'] in ('off', 'bf16', 'fp16'), f"amp must be off, bf16 or fp16, got '{cfg['amp']}'")
     _require(cfg['lr_scheduler'] in ('step', 'cosine'),
              f"lr_scheduler must be step or cosine, got '{cfg['lr_scheduler']}'")
     for key in DICT_KEYS:

@@ -20,6 +20,15 @@ def make_logger(work_dir, name='sfhead'):
     return logger
 
 
+def silent_logger(name='sfhead.silent'):
+    """The logger of the processes that do not write (under torchrun, all but rank 0)."""
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
 def close_logger(logger):
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

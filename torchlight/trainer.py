@@ -8,7 +8,8 @@ import time
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -17,6 +18,7 @@ from model import build_model, full_model_args
 from torchlight import plots
 from torchlight.checkpoint import apply_weights, extract_state_dict, load_checkpoint, save_checkpoint
 from torchlight.config import parse_device
+from torchlight.distributed import Context, gather_in_order, shard, share_buffers, sum_over_processes
 from torchlight.metrics import evaluate_scores, format_groups, format_metrics, load_groups
 from torchlight.registry import ConfigError
 
@@ -36,8 +38,8 @@ def select_device(spec):
     if not torch.cuda.is_available():
         raise ConfigError(f'device {device} asks for a GPU but CUDA is not available; use --device cpu')
     if len(device) > 1:
-        raise ConfigError(f'device {device} names several GPUs; one process uses one GPU, and multi-GPU '
-                          f'training (DDP through torchrun) is not implemented yet')
+        raise ConfigError(f'device {device} names several GPUs; one process uses one GPU: start one process per '
+                          f'GPU with torchrun --nproc_per_node {len(device)} main.py ...')
     return torch.device(f'cuda:{device[0]}')
 
 
@@ -64,6 +66,13 @@ def inference_args(name, model_args):
     return args
 
 
+class NoWriter:
+    """Stands in for the tensorboard writer in the processes that do not write (all but rank 0)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 def json_metrics(m):
     """Metrics without the confusion matrix, as plain JSON-able values."""
     return {k: v for k, v in m.items() if k != 'confusion_matrix'}
@@ -72,10 +81,15 @@ def json_metrics(m):
 class Trainer:
     """Builds data, model and optimiser from a resolved config; `fit` trains, `test` evaluates."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, context=Context()):
         self.cfg = cfg
-        seed_everything(cfg['seed'])
-        self.device = select_device(cfg['device'])
+        self.context = context
+        seed_everything(cfg['seed'] + context.rank)     # process 0's weights are broadcast to the others
+        self.device = torch.device(context.device) if context.active else select_device(cfg['device'])
+        self.amp = {'off': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[cfg['amp']]
+        if self.amp == torch.float16 and self.device.type != 'cuda':
+            raise ConfigError('amp fp16 needs CUDA; on CPU use amp bf16')
+        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp == torch.float16)
         self.test_set = build_feeder(cfg['feeder'], **{**cfg['test_feeder_args'], 'split': 'test'})
         self.class_names = self.test_set.class_names
         self.groups = load_groups(cfg['ambiguous_groups'], self.class_names)
@@ -125,14 +139,33 @@ class Trainer:
             held_out = build_feeder(cfg['feeder'], **{**cfg['test_feeder_args'], 'split': 'train'})
             self.val_set = Subset(held_out, sorted(order[:n_val]))
             indices = sorted(order[n_val:])
-        self.shuffle = torch.Generator()
-        self.train_loader = DataLoader(Subset(train_set, indices), batch_size=cfg['batch_size'], shuffle=True,
-                                       drop_last=True, num_workers=cfg['num_worker'], generator=self.shuffle)
+        self.train_loader, self.net = self.training_loader_and_net(Subset(train_set, indices))
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg['base_lr'], momentum=cfg['momentum'],
                                          nesterov=cfg['nesterov'], weight_decay=cfg['weight_decay'])
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
         self.start_epoch = 0
         self.best = None   # {'epoch', 'split', 'top1', 'test'} of the best evaluation so far
+
+    def training_loader_and_net(self, subset):
+        """One process: a seeded shuffle and the model itself. Several (torchrun): each process takes its share
+        of every global batch of `batch_size` through a DistributedSampler, and DDP averages the gradients."""
+        cfg, context = self.cfg, self.context
+        self.shuffle, self.sampler = torch.Generator(), None
+        if not context.active:
+            return DataLoader(subset, batch_size=cfg['batch_size'], shuffle=True, drop_last=True,
+                              num_workers=cfg['num_worker'], generator=self.shuffle), self.model
+        if cfg['batch_size'] % context.world_size:
+            raise ConfigError(f"batch_size {cfg['batch_size']} (the global batch) does not split over "
+                              f"{context.world_size} processes")
+        self.sampler = DistributedSampler(subset, context.world_size, context.rank, shuffle=True, seed=cfg['seed'],
+                                          drop_last=True)
+        loader = DataLoader(subset, batch_size=cfg['batch_size'] // context.world_size, sampler=self.sampler,
+                            drop_last=True, num_workers=cfg['num_worker'])
+        devices = [self.device] if self.device.type == 'cuda' else None
+        return loader, DistributedDataParallel(self.model, device_ids=devices)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
 
     # ----------------------------------------------------------------------------------------- evaluation
 
@@ -142,15 +175,23 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, dataset, desc):
-        """Scores (N, K) in dataset order, with the mean loss."""
+        """Scores (N, K) in dataset order, with the mean loss. Under torchrun each process scores a contiguous
+        slice and the slices are gathered: every sample counted once."""
         self.model.eval()
+        local = Subset(dataset, shard(len(dataset), self.context)) if self.context.active else dataset
         scores, labels, total_loss = [], [], 0.0
-        for data, label, _ in tqdm(self.loader(dataset), desc=desc, leave=False, dynamic_ncols=True):
-            logits = self.model(data.to(self.device))
+        for data, label, _ in tqdm(self.loader(local), desc=desc, leave=False, dynamic_ncols=True,
+                                   disable=not self.context.is_main):
+            with self.autocast():
+                logits = self.model(data.to(self.device)).float()
             total_loss += self.loss(logits, label.to(self.device)).item() * len(label)
-            scores.append(logits.float().cpu().numpy())
+            scores.append(logits.cpu().numpy())
             labels.append(label.numpy())
-        scores, labels = np.concatenate(scores), np.concatenate(labels)
+        num_class = len(self.class_names)
+        scores = gather_in_order(np.concatenate(scores) if scores else np.zeros((0, num_class), np.float32),
+                                 self.context)
+        labels = gather_in_order(np.concatenate(labels) if labels else np.zeros(0, np.int64), self.context)
+        total_loss = sum_over_processes({'loss': total_loss}, self.context)['loss']
         return scores, labels, total_loss / len(labels)
 
     def evaluate(self, dataset, desc):
@@ -171,23 +212,32 @@ class Trainer:
     def train_epoch(self, epoch):
         self.model.train()
         self.train_set.set_epoch(epoch, self.cfg['seed'])
-        self.shuffle.manual_seed(self.cfg['seed'] * 100_003 + epoch)
-        sums, correct, seen = {}, 0, 0
-        bar = tqdm(self.train_loader, desc=f'epoch {epoch + 1}', leave=False, dynamic_ncols=True)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        else:
+            self.shuffle.manual_seed(self.cfg['seed'] * 100_003 + epoch)
+        sums = {}
+        bar = tqdm(self.train_loader, desc=f'epoch {epoch + 1}', leave=False, dynamic_ncols=True,
+                   disable=not self.context.is_main)
         for data, label, _ in bar:
             data, label = data.to(self.device), label.to(self.device)
-            logits, aux = self.model(data, return_aux=True)
-            parts = {'cross_entropy': self.loss(logits, label), **aux}
-            # total = CE + Σ λ_name · aux_name, the λs from loss_args
-            loss = parts['cross_entropy'] + sum(self.cfg['loss_args'][k] * v for k, v in aux.items())
+            with self.autocast():
+                logits, aux = self.net(data, return_aux=True)
+                parts = {'cross_entropy': self.loss(logits.float(), label), **aux}
+                # total = CE + Σ λ_name · aux_name, the λs from loss_args
+                loss = parts['cross_entropy'] + sum(self.cfg['loss_args'][k] * v for k, v in aux.items())
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             for name, value in {'loss': loss, **parts}.items():
                 sums[name] = sums.get(name, 0.0) + value.item() * len(label)
-            correct += (logits.argmax(1) == label).sum().item()
-            seen += len(label)
+            sums['correct'] = sums.get('correct', 0) + (logits.argmax(1) == label).sum().item()
+            sums['seen'] = sums.get('seen', 0) + len(label)
             bar.set_postfix(loss=f'{loss.item():.3f}')
+        share_buffers(self.model, self.context)
+        sums = sum_over_processes(sums, self.context)
+        seen, correct = sums.pop('seen'), sums.pop('correct')
         return {**{name: total / seen for name, total in sums.items()}, 'top1': 100.0 * correct / seen}
 
     def state(self, epoch):
@@ -220,7 +270,8 @@ class Trainer:
                     + (f', {len(self.val_set)} validation samples' if self.val_set is not None else ''))
         if not plots.available():
             logger.info('matplotlib is not installed: no confusion-matrix figures (pip install matplotlib)')
-        writer = SummaryWriter(os.path.join(work_dir, 'tensorboard'))
+        writes = self.context.is_main
+        writer = SummaryWriter(os.path.join(work_dir, 'tensorboard')) if writes else NoWriter()
         last = None
         for epoch in range(self.start_epoch, cfg['num_epoch']):
             start = time.time()
@@ -236,7 +287,7 @@ class Trainer:
             if done % cfg['eval_interval'] == 0 or done == cfg['num_epoch']:
                 scores, test = self.evaluate(self.test_set, 'test')
                 self.log_metrics(writer, 'test', test, done)
-                for name, figure in self.confusion_figures(test, f'test, epoch {done}').items():
+                for name, figure in (self.confusion_figures(test, f'test, epoch {done}') if writes else {}).items():
                     writer.add_figure(f'test/{name}', figure, done)
                 if done == cfg['num_epoch']:
                     self.save_confusion(test, f'test, epoch {done}', work_dir)
@@ -252,11 +303,10 @@ class Trainer:
                 if done == cfg['num_epoch']:
                     self.save_epoch_scores(work_dir, done, scores)
             logger.info(message)
-            save_checkpoint(self.state(done), os.path.join(work_dir, 'last.pt'))
+            self.save(self.state(done), os.path.join(work_dir, 'last.pt'))
         writer.close()
         results = {'meta': self.meta, 'last': last, 'best': self.best}
-        with open(os.path.join(work_dir, 'results.json'), 'w') as f:
-            json.dump(results, f, indent=2)
+        self.write_results(results, work_dir)
         self.report(logger, results)
         return results
 
@@ -264,16 +314,29 @@ class Trainer:
         previous = self.best
         self.best = {'epoch': epoch, 'chosen_on': split, 'top1': top1, 'test': json_metrics(test),
                      'scores': f'epoch{epoch}_test_score.pkl'}
-        save_checkpoint(self.state(epoch), os.path.join(work_dir, 'best.pt'))
+        self.save(self.state(epoch), os.path.join(work_dir, 'best.pt'))
         self.save_epoch_scores(work_dir, epoch, scores)
-        if previous is not None and previous['epoch'] != epoch:
+        if self.context.is_main and previous is not None and previous['epoch'] != epoch:
             for split in scores:
                 stale = os.path.join(work_dir, f"epoch{previous['epoch']}_{split}_score.pkl")
                 if os.path.exists(stale):
                     os.remove(stale)
 
+    # Files are written by process 0 only (under torchrun every process holds the same state and scores).
+
+    def save(self, state, path):
+        if self.context.is_main:
+            save_checkpoint(state, path)
+
+    def write_results(self, results, work_dir):
+        if self.context.is_main:
+            with open(os.path.join(work_dir, 'results.json'), 'w') as f:
+                json.dump(results, f, indent=2)
+
     def save_epoch_scores(self, work_dir, epoch, scores):
         """epoch{N}_test_score.pkl, and epoch{N}_val_score.pkl when a validation split is held out."""
+        if not self.context.is_main:
+            return
         for split, values in scores.items():
             dataset = self.test_set if split == 'test' else self.val_set
             self.save_scores(dataset, values, os.path.join(work_dir, f'epoch{epoch}_{split}_score.pkl'))
@@ -290,6 +353,8 @@ class Trainer:
         return figures
 
     def save_confusion(self, metrics, title, work_dir):
+        if not self.context.is_main:
+            return
         for name, figure in self.confusion_figures(metrics, title).items():
             plots.save(figure, os.path.join(work_dir, f'{name}.png'))
 
@@ -317,7 +382,8 @@ class Trainer:
         epoch = self.loaded.get('epoch') if isinstance(self.loaded.get('epoch'), int) else None
         scores, metrics = self.evaluate(self.test_set, 'test')
         name = f'epoch{epoch}_test_score.pkl' if epoch is not None else 'test_score.pkl'
-        self.save_scores(self.test_set, scores, os.path.join(work_dir, name))
+        if self.context.is_main:
+            self.save_scores(self.test_set, scores, os.path.join(work_dir, name))
         logger.info(f"tested {source} on {self.meta['dataset']} {self.meta['benchmark']} "
                     f"({self.meta['stream']}, {len(self.test_set)} samples)")
         logger.info(f'  test {format_metrics(metrics)}')
@@ -325,6 +391,5 @@ class Trainer:
             logger.info(line)
         self.save_confusion(metrics, f'test, {os.path.basename(source)}', work_dir)
         results = {'meta': self.meta, 'weights': source, 'epoch': epoch, 'test': json_metrics(metrics), 'scores': name}
-        with open(os.path.join(work_dir, 'results.json'), 'w') as f:
-            json.dump(results, f, indent=2)
+        self.write_results(results, work_dir)
         return results

@@ -1,0 +1,181 @@
+"""Model speed against a plain baseline with the same weights: training step and inference throughput.
+
+    python tools/benchmark.py --model ctrgcn --sf-groups 8          # CTR-GCN + SF-Head, batch 16, T = 64, CPU
+    python tools/benchmark.py --model stgcn --sf-groups 0
+    python tools/benchmark.py --model ctrgcn --device cuda --amp bf16 --channels-last --batch 64
+
+The baseline is the backbone written the way the reference code is (tools/reference/: per-subset 1×1
+convolutions, separate temporal branches, the released SF-Head with its permute + contiguous copies). It is built
+with random weights, which our model loads through the same path as a reference checkpoint; the script prints the
+largest difference between the two models' outputs (eval mode), then samples/s of a training step (forward,
+cross-entropy, backward, SGD step) and of inference, each the median of --repeats timed rounds after a warm-up,
+ours and baseline alternating round by round, and the ratio ours / baseline. With --data it also measures the
+demo dataset's training pipeline with 0 and --workers DataLoader workers. Figures, not pass/fail.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from graph import distance_partition, get_layout  # noqa: E402
+from model import build_model  # noqa: E402
+from torchlight.checkpoint import apply_weights  # noqa: E402
+from tools.reference.ctrgcn import ReferenceCTRGCN  # noqa: E402
+from tools.reference.stgcn import OriginalSTGCN  # noqa: E402
+
+AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
+
+
+def baseline_and_ours(name, sf_groups, num_class=60):
+    """The baseline with random weights, and our model carrying the same weights."""
+    torch.manual_seed(0)
+    if name == 'stgcn':
+        if sf_groups:
+            raise SystemExit('the ST-GCN baseline has no SF-Head: use --sf-groups 0')
+        baseline = OriginalSTGCN(torch.tensor(distance_partition(get_layout('ntu25'))), num_class)
+    else:
+        baseline = ReferenceCTRGCN(num_class, tca=name == 'tcagcn', sf_groups=sf_groups or None)
+    with torch.no_grad():       # keep TCA-GCN's calibration factors near 1, as in a trained model
+        for key, value in baseline.state_dict().items():
+            if key.endswith('conv_rf.b.weight'):
+                value.mul_(0.01)
+    ours = build_model(name, num_class=num_class, sf_head={'groups': sf_groups} if sf_groups else None)
+    apply_weights(ours, baseline.state_dict(), 'the baseline')
+    return baseline, ours
+
+
+def output_difference(baseline, ours, batch):
+    baseline.eval(), ours.eval()
+    with torch.no_grad():
+        return (baseline(batch) - ours(batch)).abs().max().item()
+
+
+def training_step(model, batch, labels, optimizer, amp):
+    with torch.autocast(batch.device.type, dtype=AMP_TYPES[amp], enabled=amp != 'off'):
+        loss = F.cross_entropy(model(batch), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def synchronise(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def timed(function, device, steps):
+    synchronise(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        function()
+    synchronise(device)
+    return time.perf_counter() - start
+
+
+def compare_speed(models, make_step, batch_size, device, steps, repeats):
+    """{name: median samples/s}, the models alternating round by round after one warm-up round each."""
+    functions = {name: make_step(model) for name, model in models.items()}
+    for function in functions.values():
+        timed(function, device, 2)
+    rounds = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            rounds[name].append(batch_size * steps / timed(function, device, steps))
+    return {name: statistics.median(r) for name, r in rounds.items()}
+
+
+def model_benchmark(args, device):
+    baseline, ours = baseline_and_ours(args.model, args.sf_groups)
+    baseline, ours = baseline.to(device), ours.to(device)
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    generator = torch.Generator().manual_seed(1)
+    batch = torch.randn(args.batch, 3, args.frames, 25, 2, generator=generator).to(device)
+    labels = torch.randint(0, 60, (args.batch,), generator=generator).to(device)
+    difference = output_difference(baseline, ours, batch)
+    ours = ours.to(memory_format=memory_format)
+    models = {'ours': ours, 'baseline': baseline}
+
+    def train(model):
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        return lambda: training_step(model, batch, labels, optimizer, args.amp)
+
+    def infer(model):
+        model.eval()
+
+        def step():
+            with torch.no_grad(), torch.autocast(device.type, dtype=AMP_TYPES[args.amp],
+                                                 enabled=args.amp != 'off'):
+                model(batch)
+        return step
+
+    train_rates = compare_speed(models, train, args.batch, device, args.steps, args.repeats)
+    infer_rates = compare_speed(models, infer, args.batch, device, args.steps * 2, args.repeats)
+    return {'difference': difference, 'train': train_rates, 'infer': infer_rates}
+
+
+def data_benchmark(workers, batches=20):
+    from data.synthetic import ensure_demo_dataset
+    from feeders import build_feeder
+    ensure_demo_dataset('data/demo/xsub')
+    feeder = build_feeder('skeleton', data_path='data/demo/xsub', split='train', window_size=64,
+                          p_interval=[0.5, 1], random_rot=True)
+    feeder.repeat = 50                                                  # enough batches to time
+    rates = {}
+    for count in (0, workers):
+        loader = torch.utils.data.DataLoader(feeder, batch_size=64, shuffle=True, num_workers=count)
+        iterator = iter(loader)
+        next(iterator)
+        start = time.perf_counter()
+        for _ in range(batches):
+            next(iterator)
+        rates[count] = batches * 64 / (time.perf_counter() - start)
+    return rates
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model', choices=['ctrgcn', 'stgcn', 'tcagcn'], default='ctrgcn')
+    parser.add_argument('--sf-groups', type=int, default=8, help='SF-Head groups in every block; 0: no SF-Head')
+    parser.add_argument('--batch', type=int, default=16)
+    parser.add_argument('--frames', type=int, default=64)
+    parser.add_argument('--steps', type=int, default=3, help='steps per timed round')
+    parser.add_argument('--repeats', type=int, default=5, help='timed rounds')
+    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--amp', choices=['off', 'bf16', 'fp16'], default='off')
+    parser.add_argument('--channels-last', action='store_true', help='our model in channels_last memory format')
+    parser.add_argument('--data', action='store_true', help='also time the data pipeline')
+    parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--json', help='append the figures to this file (one JSON object per line)')
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    label = (f"{args.model}{' + SF-Head' if args.sf_groups else ''}, batch {args.batch}, T={args.frames}, "
+             f"{device}{'' if device.type == 'cuda' else f' ({args.threads} threads)'}, amp {args.amp}"
+             f"{', channels_last' if args.channels_last else ''}")
+    result = model_benchmark(args, device)
+    print(f'{label}; largest output difference ours vs baseline: {result["difference"]:.2e}')
+    for what in ('train', 'infer'):
+        rates = result[what]
+        print(f"  {what:5s}: ours {rates['ours']:8.1f} samples/s, baseline {rates['baseline']:8.1f}, "
+              f"ratio {rates['ours'] / rates['baseline']:.2f}x")
+    if args.data:
+        rates = data_benchmark(args.workers)
+        result['data'] = rates
+        print('  data pipeline (demo, batch 64): ' + ', '.join(f'{w} workers {r:.0f} samples/s'
+                                                             for w, r in rates.items()))
+    if args.json:
+        with open(args.json, 'a') as f:
+            f.write(json.dumps({'setting': label, **result}) + '\n')
+
+
+if __name__ == '__main__':
+    main()
