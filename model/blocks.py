@@ -6,6 +6,7 @@ GCN unit → (SF-Head) → TCN unit, plus a residual. Only the GCN unit differs 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from graph import get_layout, spatial_adjacency
@@ -73,8 +74,20 @@ class MultiScaleTCN(nn.Module):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
+    fuse_openings = True
+
     def forward(self, x):
-        return torch.cat([branch(x) for branch in self.branches], dim=1)
+        if not self.fuse_openings:
+            return torch.cat([branch(x) for branch in self.branches], dim=1)
+        # The 1×1 convs that open the first branches run as one conv (their weights concatenated: one pass over
+        # x instead of several); each branch then continues with its own BN, ReLU and layers.
+        openers = self.branches[:-1]
+        weight = torch.cat([branch[0].weight for branch in openers])
+        bias = torch.cat([branch[0].bias for branch in openers])
+        opened = F.conv2d(x, weight, bias).split([branch[0].out_channels for branch in openers], dim=1)
+        outputs = [branch[2](branch[1](y)) for branch, y in zip(openers, opened)]              # BN, ReLU
+        outputs = [branch[3:](y) for branch, y in zip(openers, outputs)]
+        return torch.cat([*outputs, self.branches[-1](x)], dim=1)
 
 
 def make_residual(in_channels, out_channels, stride):

@@ -33,16 +33,26 @@ class ConvBN(nn.Module):
 
 
 class AttentionGate(nn.Module):
-    """σ(BN(conv7×7(max ‖ mean))) computed from max and mean over one axis of a 4-D tensor."""
+    """σ(BN(conv7×7(max ‖ mean))): pooled over one axis of (B, C, T, V), convolved on the plane of the other two."""
 
     def __init__(self, kernel_size=7):
         super().__init__()
         self.conv = ConvBN(2, 1, kernel_size)
 
-    def forward(self, x):
-        """x · gate, the gate pooled over dim 1 of `x` and broadcast along it."""
-        pooled = torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], dim=1)   # (B, 2, P, Q)
-        return x * torch.sigmoid(self.conv(pooled))
+    def forward(self, x, axis):
+        """x · gate, the gate pooled over `axis` (1: C, 2: T, 3: V) and broadcast along it.
+
+        The release permutes x so that the pooled axis comes first, copies it and permutes back; pooling the axis
+        in place gives the same planes without moving x: (T, V), (C, V), and (C, T) transposed to the
+        release's (T, C).
+        """
+        pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)              # (B, 2, P, Q)
+        if axis == 3:
+            pooled = pooled.transpose(2, 3)
+        gate = torch.sigmoid(self.conv(pooled)).squeeze(1)                     # (B, P, Q)
+        if axis == 3:
+            gate = gate.transpose(1, 2)
+        return x * gate.unsqueeze(axis)
 
 
 class SFHead(nn.Module):
@@ -78,12 +88,7 @@ class SFHead(nn.Module):
         f_s = x3 * torch.sigmoid(self.sweight * self.gn(x3) + self.sbias)
         f_c = x2
         w = F.softmax(self.w, dim=0)
-        # The gates read permuted views, (B, T, C, V) and (B, V, T, C), as in the release; unlike the release,
-        # nothing is copied to contiguous memory on the way.
-        f_r = (w[0] * self.cv(f_t.transpose(1, 2)).transpose(1, 2)
-               + w[1] * self.tc(f_s.permute(0, 3, 2, 1)).permute(0, 3, 2, 1)
-               + w[2] * self.tv(f_c)
-               + w[3] * f_c)
+        f_r = w[0] * self.cv(f_t, axis=2) + w[1] * self.tc(f_s, axis=3) + w[2] * self.tv(f_c, axis=1) + w[3] * f_c
         out = torch.cat([f_t, f_s, f_r, x4], dim=1).reshape(n, c, t, v)
         # channel shuffle with 2 groups: channel (g, i) → (i, g)
         out = out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)

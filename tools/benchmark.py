@@ -6,7 +6,7 @@
 
 The baseline is the backbone written the way the reference code is (tools/reference/: per-subset 1×1
 convolutions, separate temporal branches, the released SF-Head with its permute + contiguous copies). It is built
-with random weights, which our model loads through the same path as a reference checkpoint; the script prints the
+with random weights of a trained model's scale, which our model loads through the same path as a reference checkpoint; the script prints the
 largest difference between the two models' outputs (eval mode), then samples/s of a training step (forward,
 cross-entropy, backward, SGD step) and of inference, each the median of --repeats timed rounds after a warm-up,
 ours and baseline alternating round by round, and the ratio ours / baseline. With --data it also measures the
@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from graph import distance_partition, get_layout  # noqa: E402
 from model import build_model  # noqa: E402
 from torchlight.checkpoint import apply_weights  # noqa: E402
+from tools.reference import calibrate_batch_norms, randomise  # noqa: E402
 from tools.reference.ctrgcn import ReferenceCTRGCN  # noqa: E402
 from tools.reference.stgcn import OriginalSTGCN  # noqa: E402
 
@@ -42,10 +43,12 @@ def baseline_and_ours(name, sf_groups, num_class=60):
         baseline = OriginalSTGCN(torch.tensor(distance_partition(get_layout('ntu25'))), num_class)
     else:
         baseline = ReferenceCTRGCN(num_class, tca=name == 'tcagcn', sf_groups=sf_groups or None)
+    randomise(baseline)         # weights and statistics of a trained model's scale: outputs of order 1
     with torch.no_grad():       # keep TCA-GCN's calibration factors near 1, as in a trained model
         for key, value in baseline.state_dict().items():
             if key.endswith('conv_rf.b.weight'):
                 value.mul_(0.01)
+    calibrate_batch_norms(baseline, (4, 3, 24, 25, 2))
     ours = build_model(name, num_class=num_class, sf_head={'groups': sf_groups} if sf_groups else None)
     apply_weights(ours, baseline.state_dict(), 'the baseline')
     return baseline, ours
