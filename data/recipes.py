@@ -47,12 +47,15 @@ def files_in(raw, suffix):
 def read_ntu(dataset, path):
     """One sample in two person slots: NTU-60 leaves a single actor's second slot empty, NTU-120 repeats it
     (as the reference preparations do)."""
+    name = ntu.sample_name(path)
+    action = ntu.parse_name(name)['action']
+    if not 1 <= action <= NUM_CLASS[dataset]:
+        raise DataFileError(f'{path}: unknown action id A{action:03d} for {dataset} (A001..A{NUM_CLASS[dataset]:03d})')
     frames = ntu.prepare_sequence(path)
     if frames.shape[1] == 1:
         second = frames if dataset == 'ntu120' else np.zeros_like(frames)
         frames = np.concatenate([frames, second], axis=1)
-    name = ntu.sample_name(path)
-    return [(name, ntu.parse_name(name)['action'] - 1, frames)], []
+    return [(name, action - 1, frames)], []
 
 
 def ntu_recipe(dataset, raw):

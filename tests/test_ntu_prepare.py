@@ -169,10 +169,12 @@ def test_prepare_command_writes_both_benchmarks(tmp_path, capsys):
     shutil.copytree(FIXTURES, raw)
     (raw / 'S001C001P002R001A010.skeleton').write_text('3\n1\n')            # truncated
     shutil.copy(ONE_BODY_LF, raw / 'S001C002P005R002A008.skeleton')        # on the official missing list
+    shutil.copy(ONE_BODY_LF, raw / 'S001C002P005R002A061.skeleton')        # an NTU-120 action in NTU-60 setups
     out = tmp_path / 'ntu60'
     assert prepare_main(['ntu60', '--raw', str(raw), '--out', str(out), '--workers', '2']) == 0
     printed = capsys.readouterr().out
-    assert '3 samples prepared from 4 files, 1 skipped as unreadable, 1 left out as on the official list' in printed
+    assert '3 samples prepared from 5 files, 2 skipped as unreadable, 1 left out as on the official list' in printed
+    assert 'S001C002P005R002A061.skeleton: unknown action id A061 for ntu60 (A001..A060)' in printed
     assert 'S001C001P002R001A010.skeleton:3: file ends early' in printed
     train = build_feeder('skeleton', data_path=str(out / 'xsub'), split='train', window_size=8)
     # Performers 1, 8 and 15 all train, in that order; labels are A - 1.
