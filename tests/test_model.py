@@ -145,3 +145,15 @@ def test_sf_head_loads_the_released_state_dict(channels):
     unused_bn = sum(torch.Size(s).numel() for k, s in listing.items() if k in ('bn.weight', 'bn.bias'))
     listed = {64: 320, 128: 336, 256: 368}[channels]
     assert sum(p.numel() for p in head.parameters()) + unused_bn == listed
+
+
+def test_released_style_baseline_head_computes_the_same_function():
+    from tools.reference.sf_head import ReleasedSFHead
+    head = SFHead(64, groups=4).eval()
+    randomise(head)
+    baseline = ReleasedSFHead(64, groups=4).eval()
+    missing, unexpected = baseline.load_state_dict(head.state_dict(), strict=False)
+    assert all(k.startswith('bn.') for k in missing) and not unexpected      # only the release's unused BN
+    x = torch.randn(2, 64, 9, 25)
+    torch.testing.assert_close(baseline(x), head(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(baseline(x), sf_head_by_hand(head, x, 4), atol=1e-5, rtol=1e-5)
