@@ -66,6 +66,8 @@ def confusion_changes(first, second):
 
 def print_pairs(title, pairs, class_names):
     print(title)
+    if not pairs:
+        print('  (none)')
     for i, j, *counts in pairs:
         change = f'{counts[0]} → {counts[1]} ({counts[1] - counts[0]:+d})' if len(counts) == 2 else f'{counts[0]}'
         print(f'  {class_names[i]} ↔ {class_names[j]}: {change}')
