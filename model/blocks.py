@@ -74,10 +74,10 @@ class MultiScaleTCN(nn.Module):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
-    fuse_openings = True
+    reordered = False           # True: the opening 1×1 convs as one conv (same function, other rounding)
 
     def forward(self, x):
-        if not self.fuse_openings:
+        if not self.reordered:
             return torch.cat([branch(x) for branch in self.branches], dim=1)
         # The 1×1 convs that open the first branches run as one conv (their weights concatenated: one pass over
         # x instead of several); each branch then continues with its own BN, ReLU and layers.

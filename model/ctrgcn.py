@@ -12,11 +12,11 @@ class CTRGC(nn.Module):
     topology = conv4(tanh(mean_T conv1(x)[u] − mean_T conv2(x)[v])) · alpha + A        (N, C_out, V, V)
     out[n, c, t, u] = Σ_v topology[n, c, u, v] · conv3(x)[n, c, t, v]
 
-    conv1 and conv2 are 1×1 (affine), so mean_T conv(x) = conv(mean_T x): with `mean_first` they run on the
-    frame mean, T times fewer operations than the reference's conv-then-mean, with the same weights and result
-    up to rounding (about 1e-6 on CTR-GCN's outputs).
+    conv1 and conv2 are 1×1 (affine), so mean_T conv(x) = conv(mean_T x): when `reordered` they run on the frame
+    mean, T times fewer operations than the reference's conv-then-mean, with the same weights and result up to
+    rounding.
     """
-    mean_first = True
+    reordered = False
 
     def __init__(self, in_channels, out_channels, rel_reduction=8):
         super().__init__()
@@ -32,7 +32,7 @@ class CTRGC(nn.Module):
 
     def forward(self, x, x_mean, A, alpha):
         """x (N, C_in, T, V) and its mean over frames x_mean (N, C_in, 1, V) → (N, C_out, T, V)."""
-        source = x_mean if self.mean_first else x
+        source = x_mean if self.reordered else x
         query = self.conv1(source).mean(2)                                # (N, R, V)
         key = self.conv2(source).mean(2)                                  # (N, R, V)
         relation = torch.tanh(query.unsqueeze(-1) - key.unsqueeze(-2))    # (N, R, V, V)
@@ -79,10 +79,20 @@ def drop_training_heads(state, model):
 
 @register_model('ctrgcn')
 def ctrgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
-           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True, sf_head=None):
-    """CTR-GCN; the defaults give the reference NTU-60 model (1,446,672 parameters)."""
+           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True, sf_head=None,
+           exact=True):
+    """CTR-GCN; the defaults give the reference NTU-60 model (1,446,672 parameters).
+
+    `exact`: the reference's order of operations, so that a reference checkpoint gives bit-identical outputs.
+    `exact: false` computes the same function faster (relation convs on the frame mean, the temporal branches'
+    opening convs as one, SF-Head's gates pooling in place): outputs move by float32 rounding, about 1e-6 of
+    the largest logit (the reference itself moves as much between batch sizes).
+    """
     model = SkeletonGCN(
         lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive),
         num_class, num_point, num_person, in_channels, graph, channels, strides, drop_out, sf_head)
+    for module in model.modules():
+        if hasattr(module, 'reordered'):        # CTRGC, MultiScaleTCN, SFHead
+            module.reordered = not exact
     model.from_reference = drop_training_heads
     return model

@@ -39,13 +39,18 @@ class AttentionGate(nn.Module):
         super().__init__()
         self.conv = ConvBN(2, 1, kernel_size)
 
-    def forward(self, x, axis):
+    def forward(self, x, axis, reordered=False):
         """x · gate, the gate pooled over `axis` (1: C, 2: T, 3: V) and broadcast along it.
 
-        The release permutes x so that the pooled axis comes first, copies it and permutes back; pooling the axis
-        in place gives the same planes without moving x: (T, V), (C, V), and (C, T) transposed to the
-        release's (T, C).
+        As the release: permute x so that the pooled axis comes first (a copy), gate, permute back. `reordered`:
+        pool the axis in place instead, giving the same planes without moving x — (T, V), (C, V), and (C, T)
+        transposed to the release's (T, C) — at other rounding.
         """
+        if not reordered:
+            order = {1: (0, 1, 2, 3), 2: (0, 2, 1, 3), 3: (0, 3, 2, 1)}[axis]     # each its own inverse
+            moved = x.permute(order).contiguous()
+            pooled = torch.cat([moved.amax(1, keepdim=True), moved.mean(1, keepdim=True)], dim=1)
+            return (moved * torch.sigmoid(self.conv(pooled))).permute(order)
         pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)              # (B, 2, P, Q)
         if axis == 3:
             pooled = pooled.transpose(2, 3)
@@ -56,6 +61,8 @@ class AttentionGate(nn.Module):
 
 
 class SFHead(nn.Module):
+    reordered = False           # True: the gates pool in place (same function, other rounding); see AttentionGate
+
     def __init__(self, channels, groups=8, where=''):
         super().__init__()
         if channels % (4 * groups):
@@ -88,7 +95,9 @@ class SFHead(nn.Module):
         f_s = x3 * torch.sigmoid(self.sweight * self.gn(x3) + self.sbias)
         f_c = x2
         w = F.softmax(self.w, dim=0)
-        f_r = w[0] * self.cv(f_t, axis=2) + w[1] * self.tc(f_s, axis=3) + w[2] * self.tv(f_c, axis=1) + w[3] * f_c
+        fast = self.reordered
+        f_r = (w[0] * self.cv(f_t, 2, fast) + w[1] * self.tc(f_s, 3, fast) + w[2] * self.tv(f_c, 1, fast)
+               + w[3] * f_c)
         out = torch.cat([f_t, f_s, f_r, x4], dim=1).reshape(n, c, t, v)
         # channel shuffle with 2 groups: channel (g, i) → (i, g)
         out = out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)

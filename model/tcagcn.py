@@ -56,9 +56,6 @@ class TemporalAggregation(nn.Module):
 
 class TCAGC(CTRGC):
     """CTR-GCN's topology refinement aggregating temporally calibrated features."""
-    # The reference's conv-then-mean order: TCA-GCN's calibration amplifies rounding differences (the frame-mean
-    # shortcut moves its outputs by about 2e-4, beyond the 1e-5 promised for reference checkpoints).
-    mean_first = False
 
     def __init__(self, in_channels, out_channels, rel_reduction=8):
         super().__init__(in_channels, out_channels, rel_reduction)
@@ -87,8 +84,6 @@ class AttentionalFusion(nn.Module):
 
 
 class MultiScaleTCNWithFusion(MultiScaleTCN):
-    fuse_openings = False       # branch by branch, as the reference: see TCAGC.mean_first
-
     def __init__(self, channels, stride=1):
         super().__init__(channels, stride=stride)
         self.af = AttentionalFusion(channels)     # created after the branches' init, as in the reference

@@ -1,6 +1,7 @@
 """Model speed against a plain baseline with the same weights: training step and inference throughput.
 
     python tools/benchmark.py --model ctrgcn --sf-groups 8          # CTR-GCN + SF-Head, batch 16, T = 64, CPU
+    python tools/benchmark.py --model ctrgcn --sf-groups 8 --fast   # ours with exact: false
     python tools/benchmark.py --model stgcn --sf-groups 0
     python tools/benchmark.py --model ctrgcn --device cuda --amp bf16 --channels-last --batch 64
 
@@ -34,7 +35,7 @@ from tools.reference.stgcn import OriginalSTGCN  # noqa: E402
 AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
 
 
-def baseline_and_ours(name, sf_groups, num_class=60):
+def baseline_and_ours(name, sf_groups, fast, num_class=60):
     """The baseline with random weights, and our model carrying the same weights."""
     torch.manual_seed(0)
     if name == 'stgcn':
@@ -49,7 +50,8 @@ def baseline_and_ours(name, sf_groups, num_class=60):
             if key.endswith('conv_rf.b.weight'):
                 value.mul_(0.01)
     calibrate_batch_norms(baseline, (4, 3, 24, 25, 2))
-    ours = build_model(name, num_class=num_class, sf_head={'groups': sf_groups} if sf_groups else None)
+    extra = {'exact': False} if fast else {}
+    ours = build_model(name, num_class=num_class, sf_head={'groups': sf_groups} if sf_groups else None, **extra)
     apply_weights(ours, baseline.state_dict(), 'the baseline')
     return baseline, ours
 
@@ -95,7 +97,7 @@ def compare_speed(models, make_step, batch_size, device, steps, repeats):
 
 
 def model_benchmark(args, device):
-    baseline, ours = baseline_and_ours(args.model, args.sf_groups)
+    baseline, ours = baseline_and_ours(args.model, args.sf_groups, args.fast)
     baseline, ours = baseline.to(device), ours.to(device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     generator = torch.Generator().manual_seed(1)
@@ -155,13 +157,14 @@ def main(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--amp', choices=['off', 'bf16', 'fp16'], default='off')
     parser.add_argument('--channels-last', action='store_true', help='our model in channels_last memory format')
+    parser.add_argument('--fast', action='store_true', help="our CTR-GCN with exact: false (reordered, same function)")
     parser.add_argument('--data', action='store_true', help='also time the data pipeline')
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--json', help='append the figures to this file (one JSON object per line)')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    label = (f"{args.model}{' + SF-Head' if args.sf_groups else ''}, batch {args.batch}, T={args.frames}, "
+    label = (f"{args.model}{' + SF-Head' if args.sf_groups else ''}{' (exact: false)' if args.fast else ''}, batch {args.batch}, T={args.frames}, "
              f"{device}{'' if device.type == 'cuda' else f' ({args.threads} threads)'}, amp {args.amp}"
              f"{', channels_last' if args.channels_last else ''}")
     result = model_benchmark(args, device)
