@@ -21,11 +21,10 @@ import sys
 import numpy as np
 
 from data.synthetic import ensure_demo_dataset
-from feeders import build_feeder
 from feeders.feeder import open_split
 from torchlight.metrics import evaluate_scores, format_groups, format_metrics, load_groups
 from torchlight.registry import ConfigError
-from torchlight.scores import align, load_label_file, read_run, scores_of
+from torchlight.scores import align, load_label_file, read_run, run_meta, run_split, scores_of
 
 STREAMS = ('joint', 'bone', 'joint_motion', 'bone_motion')
 # The reference ensembles' weights for (joint, bone, joint motion, bone motion).
@@ -37,11 +36,6 @@ REFERENCE_WEIGHTS = {
     ('ucla', 'xview'): (0.6, 0.6, 0.4, 0.4),
 }
 SEARCH_GRID = np.round(np.arange(0, 1.01, 0.2), 2)
-
-
-def stream_of(config):
-    args = config.get('test_feeder_args') or {}
-    return ('bone' if args.get('bone') else 'joint') + ('_motion' if args.get('vel') else '')
 
 
 class Evaluation:
@@ -71,8 +65,7 @@ def data_split(args, first_run, split):
     if first_run is None:
         raise ConfigError('say where the labels are: --labels FILE, --dataset and --benchmark, or give run '
                           'directories')
-    config, _ = read_run(first_run)
-    feeder = build_feeder(config['feeder'], **{**config['test_feeder_args'], 'split': split})
+    feeder = run_split(read_run(first_run)[0], split)
     return feeder.path, {'names': feeder.names, 'labels': feeder.labels, 'attrs': feeder.meta}
 
 
@@ -121,7 +114,7 @@ def default_weights(sources, evaluation):
         return [1.0] * len(sources), 'weights 1 (no reference weights for this dataset)'
     by_stream = dict(zip(STREAMS, reference))
     if all(os.path.isdir(s) for s in sources):
-        streams = [stream_of(read_run(s)[0]) for s in sources]
+        streams = [run_meta(s)['stream'] for s in sources]
         return [by_stream.get(s, 1.0) for s in streams], \
             f'reference weights of {evaluation.dataset} {evaluation.benchmark} by stream ({", ".join(streams)})'
     if len(sources) == 4:

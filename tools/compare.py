@@ -19,11 +19,10 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from feeders import build_feeder  # noqa: E402
 from torchlight import plots  # noqa: E402
 from torchlight.metrics import ambiguous_metrics, confusion_matrix, load_groups, per_class_accuracy  # noqa: E402
 from torchlight.registry import ConfigError  # noqa: E402
-from torchlight.scores import align, read_run, scores_of  # noqa: E402
+from torchlight.scores import align, read_run, run_split, scores_of  # noqa: E402
 
 
 class Run:
@@ -45,7 +44,7 @@ class Run:
 
 def test_split(run):
     """Names, labels and class names of the run's test split (read through its own feeder)."""
-    feeder = build_feeder(run.config['feeder'], **{**run.config['test_feeder_args'], 'split': 'test'})
+    feeder = run_split(run.config)
     return feeder.names, feeder.labels, feeder.class_names
 
 

@@ -17,10 +17,9 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ensemble import REFERENCE_WEIGHTS, STREAMS  # noqa: E402
-from feeders import build_feeder  # noqa: E402
+from ensemble import REFERENCE_WEIGHTS, STREAMS, fuse, load_streams  # noqa: E402
 from torchlight.registry import ConfigError  # noqa: E402
-from torchlight.scores import align, read_run, scores_of  # noqa: E402
+from torchlight.scores import align, read_run, run_split  # noqa: E402
 
 PUBLISHED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'published_results.yaml')
 BACKBONES = {'stgcn': 'ST-GCN', 'ctrgcn': 'CTR-GCN', 'tcagcn': 'TCA-GCN'}
@@ -64,12 +63,9 @@ def find_runs(root, epoch):
 def fused_top1(streams, benchmark, epoch):
     """Top-1 of the 4-stream ensemble with the reference weights (1 each where there are none)."""
     weights = REFERENCE_WEIGHTS.get(tuple(benchmark.split('/')), (1, 1, 1, 1))
-    first = streams[0]
-    feeder = build_feeder(first['config']['feeder'], **{**first['config']['test_feeder_args'], 'split': 'test'})
-    fused = 0
-    for weight, run in zip(weights, streams):
-        names, scores, path = scores_of(run['dir'], epoch)
-        fused = fused + weight * align(names, scores, feeder.names, path)
+    feeder = run_split(streams[0]['config'])
+    scored = load_streams([run['dir'] for run in streams], epoch)
+    fused = align(scored[0][1], fuse(scored, weights), feeder.names, scored[0][0])
     return 100.0 * float(np.mean(fused.argmax(axis=1) == feeder.labels))
 
 

@@ -69,6 +69,21 @@ def read_run(run_dir):
     return config, results
 
 
+def run_meta(run_dir):
+    """What a run trained on (dataset, benchmark, model, stream), as results.json records it."""
+    meta = read_run(run_dir)[1].get('meta')
+    if meta is None:
+        raise ConfigError(f'{run_dir}/results.json has no meta (written by an older version): test the run again '
+                          f'with --phase test to record it')
+    return meta
+
+
+def run_split(config, split='test'):
+    """A run's data split, read through the run's own feeder (which generates the demo data if needed)."""
+    from feeders import build_feeder
+    return build_feeder(config['feeder'], **{**config['test_feeder_args'], 'split': split})
+
+
 def run_score_file(run_dir, epoch, split='test'):
     """The score file of a run's `best` or `last` evaluated epoch (or of a test-only run)."""
     _, results = read_run(run_dir)
