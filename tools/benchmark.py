@@ -16,9 +16,7 @@ demo dataset's training pipeline with 0 and --workers DataLoader workers. Figure
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +29,7 @@ from torchlight.checkpoint import apply_weights  # noqa: E402
 from tools.reference import calibrate_batch_norms, randomise  # noqa: E402
 from tools.reference.ctrgcn import ReferenceCTRGCN  # noqa: E402
 from tools.reference.stgcn import OriginalSTGCN  # noqa: E402
+from tools.timing import interleaved_rates, loader_rate  # noqa: E402
 
 AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
 
@@ -70,30 +69,12 @@ def training_step(model, batch, labels, optimizer, amp):
     optimizer.step()
 
 
-def synchronise(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-
-
-def timed(function, device, steps):
-    synchronise(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        function()
-    synchronise(device)
-    return time.perf_counter() - start
-
-
 def compare_speed(models, make_step, batch_size, device, steps, repeats):
-    """{name: median samples/s}, the models alternating round by round after one warm-up round each."""
-    functions = {name: make_step(model) for name, model in models.items()}
-    for function in functions.values():
-        timed(function, device, 2)
-    rounds = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            rounds[name].append(batch_size * steps / timed(function, device, steps))
-    return {name: statistics.median(r) for name, r in rounds.items()}
+    """{name: median samples/s} of each model's step, the models alternating round by round."""
+    steps_by_model = {name: make_step(model) for name, model in models.items()}
+    functions = {name: (lambda i, step=step: step()) for name, step in steps_by_model.items()}
+    synchronise = torch.cuda.synchronize if device.type == 'cuda' else None
+    return interleaved_rates(functions, steps, repeats, batch_size, synchronise=synchronise)
 
 
 def model_benchmark(args, device):
@@ -126,23 +107,15 @@ def model_benchmark(args, device):
     return {'difference': difference, 'train': train_rates, 'infer': infer_rates}
 
 
-def data_benchmark(workers, batches=20):
+def data_benchmark(workers):
+    """The demo training pipeline's samples/s with 0 and `workers` DataLoader workers."""
     from data.synthetic import ensure_demo_dataset
     from feeders import build_feeder
     ensure_demo_dataset('data/demo/xsub')
     feeder = build_feeder('skeleton', data_path='data/demo/xsub', split='train', window_size=64,
                           p_interval=[0.5, 1], random_rot=True)
     feeder.repeat = 50                                                  # enough batches to time
-    rates = {}
-    for count in (0, workers):
-        loader = torch.utils.data.DataLoader(feeder, batch_size=64, shuffle=True, num_workers=count)
-        iterator = iter(loader)
-        next(iterator)
-        start = time.perf_counter()
-        for _ in range(batches):
-            next(iterator)
-        rates[count] = batches * 64 / (time.perf_counter() - start)
-    return rates
+    return {count: loader_rate(feeder, count) for count in (0, workers)}
 
 
 def main(argv=None):

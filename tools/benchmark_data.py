@@ -17,7 +17,6 @@ Figures, not pass/fail: the machine is shared and noisy.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from feeders import build_feeder  # noqa: E402
 from feeders.npz import write_reference_npz  # noqa: E402
 from feeders.storage import SplitWriter  # noqa: E402
 from feeders.transforms import crop_resize, random_rotation, valid_frame_count  # noqa: E402
+from tools.timing import interleaved_rates, loader_rate  # noqa: E402
 
 PADDED_FRAMES = 300
 WINDOW = 64
@@ -145,28 +145,6 @@ def memory_in_fresh_process(kind, folder, draws):
 
 # ------------------------------------------------------------------------------------------ throughput
 
-def rate(function, count, repeats):
-    """Median samples/s of `repeats` timed rounds of `count` calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(count):
-            function(i)
-        times.append(time.perf_counter() - start)
-    return count / statistics.median(times)
-
-
-def interleaved(functions, count, repeats):
-    """Each function's median rate, the functions alternating round by round so that load changes hit all."""
-    for function in functions.values():
-        rate(function, max(1, count // 10), 1)                                 # warm-up
-    rounds = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            rounds[name].append(rate(function, count, 1))
-    return {name: statistics.median(r) for name, r in rounds.items()}
-
-
 def throughput(folder, count, repeats):
     ours = build_feeder('skeleton', data_path=folder, split='train', window_size=WINDOW, p_interval=[0.5, 1],
                         random_rot=True)
@@ -185,24 +163,12 @@ def throughput(folder, count, repeats):
         valid = np.sum(data.sum(0).sum(-1).sum(-1) != 0)
         reference_rotation(reference_crop_resize(data, valid, [0.5, 1], WINDOW))
 
-    transforms = interleaved({'ours': our_transforms, 'baseline': baseline_transforms}, count, repeats)
-    getitem = interleaved({'ours': lambda i: ours[(i * 7919) % n], 'baseline': lambda i: baseline[(i * 7919) % n]},
-                          count, repeats)
+    warm_up = max(1, count // 10)
+    transforms = interleaved_rates({'ours': our_transforms, 'baseline': baseline_transforms}, count, repeats,
+                                   warm_up_calls=warm_up)
+    getitem = interleaved_rates({'ours': lambda i: ours[(i * 7919) % n], 'baseline': lambda i: baseline[(i * 7919) % n]},
+                                count, repeats, warm_up_calls=warm_up)
     return transforms, getitem
-
-
-def loader_rate(folder, workers, batches=20):
-    feeder = build_feeder('skeleton', data_path=folder, split='train', window_size=WINDOW, p_interval=[0.5, 1],
-                          random_rot=True)
-    loader = torch.utils.data.DataLoader(feeder, batch_size=64, shuffle=True, num_workers=workers,
-                                         generator=torch.Generator().manual_seed(0))
-    batches = min(batches, len(loader) - 1)
-    iterator = iter(loader)
-    next(iterator)                                                             # workers started, warm
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return batches * 64 / (time.perf_counter() - start)
 
 
 def main(argv=None):
@@ -233,7 +199,9 @@ def main(argv=None):
             for label, rates in (('transforms only', transforms), ('read + transforms', getitem)):
                 print(f'  {label:18s} ours {rates["ours"]:7.0f} samples/s, baseline {rates["baseline"]:7.0f}, '
                       f'ratio {rates["ours"] / rates["baseline"]:.2f}x')
-            loaders = {w: loader_rate(folder, w) for w in (0, args.workers)}
+            feeder = build_feeder('skeleton', data_path=folder, split='train', window_size=WINDOW,
+                                  p_interval=[0.5, 1], random_rot=True)
+            loaders = {w: loader_rate(feeder, w) for w in (0, args.workers)}
             print('  our DataLoader (batch 64): ' + ', '.join(f'{w} workers {r:.0f} samples/s'
                                                           for w, r in loaders.items()))
 
