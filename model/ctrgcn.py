@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, init_bn, init_conv
+from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, conv1x1, init_bn, init_conv
 from model.registry import register_model
 
 
@@ -11,12 +11,8 @@ class CTRGC(nn.Module):
 
     topology = conv4(tanh(mean_T conv1(x)[u] − mean_T conv2(x)[v])) · alpha + A        (N, C_out, V, V)
     out[n, c, t, u] = Σ_v topology[n, c, u, v] · conv3(x)[n, c, t, v]
-
-    conv1 and conv2 are 1×1 (affine), so mean_T conv(x) = conv(mean_T x): when `reordered` they run on the frame
-    mean, T times fewer operations than the reference's conv-then-mean, with the same weights and result up to
-    rounding.
     """
-    reordered = False
+    reordered = False           # set by CTRGCNGraphConv
 
     def __init__(self, in_channels, out_channels, rel_reduction=8):
         super().__init__()
@@ -28,20 +24,37 @@ class CTRGC(nn.Module):
 
     def values(self, x):
         """The features that the refined topology aggregates, (N, C_out, T, V)."""
-        return self.conv3(x)
+        return conv1x1(x, self.conv3) if self.reordered else self.conv3(x)
 
-    def forward(self, x, x_mean, A, alpha):
-        """x (N, C_in, T, V) and its mean over frames x_mean (N, C_in, 1, V) → (N, C_out, T, V)."""
-        source = x_mean if self.reordered else x
-        query = self.conv1(source).mean(2)                                # (N, R, V)
-        key = self.conv2(source).mean(2)                                  # (N, R, V)
+    def forward(self, x, A, alpha):
+        """x (N, C_in, T, V) → (N, C_out, T, V), in the reference's order of operations."""
+        query, key = self.conv1(x).mean(2), self.conv2(x).mean(2)        # (N, R, V)
         relation = torch.tanh(query.unsqueeze(-1) - key.unsqueeze(-2))    # (N, R, V, V)
         topology = self.conv4(relation) * alpha + A                       # (N, C, V, V)
         return torch.einsum('ncuv,nctv->nctu', topology, self.values(x))
 
+    def topology(self, x_mean, A, alpha):
+        """The refined topology (N, C_out, V, V) from the frame mean x_mean (N, C_in, 1, V), reordered.
+
+        conv1 and conv2 are 1×1 (affine), so mean_T conv(x) = conv(mean_T x): T times fewer operations. conv4,
+        the scaling and the sum run as one matrix product: alpha·(W4 r + b4) + A = (alpha·W4) r + (alpha·b4 + A).
+        """
+        query, key = conv1x1(x_mean, self.conv1)[:, :, 0], conv1x1(x_mean, self.conv2)[:, :, 0]   # (N, R, V)
+        relation = torch.tanh(query.unsqueeze(-1) - key.unsqueeze(-2))    # (N, R, V, V)
+        n, r, v, _ = relation.shape
+        weight = (alpha * self.conv4.weight.view(-1, r)).expand(n, -1, -1)   # (N, C, R)
+        bias = (alpha * self.conv4.bias).view(-1, 1) + A.view(1, v * v)      # (C, V·V)
+        return torch.baddbmm(bias, weight, relation.reshape(n, r, v * v)).view(n, -1, v, v)
+
 
 class CTRGCNGraphConv(nn.Module):
-    """Sum of one CTRGC per adjacency subset, BN, plus a (projected) residual, ReLU."""
+    """Sum of one CTRGC per adjacency subset, BN, plus a (projected) residual, ReLU.
+
+    `reordered` computes the same function faster, at other rounding: the topologies from the frame mean
+    (CTRGC.topology), the per-subset aggregations as batched matrix products accumulating into one output, the
+    1×1 convolutions as matrix products (conv1x1), the residual added in place.
+    """
+    reordered = False
 
     def __init__(self, in_channels, out_channels, A, adaptive=True, topology_conv=CTRGC):
         super().__init__()
@@ -65,11 +78,29 @@ class CTRGCNGraphConv(nn.Module):
                 init_bn(m, 1)
         init_bn(self.bn, 1e-6)
 
+    @property
+    def adjacency(self):
+        return self.PA if hasattr(self, 'PA') else self.A
+
     def forward(self, x):
-        A = self.PA if hasattr(self, 'PA') else self.A
-        x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
-        y = sum(conv(x, x_mean, A[i], self.alpha) for i, conv in enumerate(self.convs))
+        if self.reordered:
+            return self.forward_reordered(x)
+        y = sum(conv(x, self.adjacency[i], self.alpha) for i, conv in enumerate(self.convs))
         return self.relu(self.bn(y) + self.down(x))
+
+    def forward_reordered(self, x):
+        x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
+        y = None
+        for conv, A in zip(self.convs, self.adjacency):
+            values = conv.values(x)                                       # (N, C, T, V)
+            n, c, t, v = values.shape
+            # y[n, c, t, u] += Σ_v values[n, c, t, v] · topology[n, c, u, v]
+            values = values.view(n * c, t, v)
+            topology = conv.topology(x_mean, A, self.alpha).view(n * c, v, v).transpose(1, 2)
+            y = torch.bmm(values, topology) if y is None else y.baddbmm_(values, topology)
+        y = self.bn(y.view(n, c, t, v))
+        y += x if isinstance(self.down, nn.Identity) else self.down[1](conv1x1(x, self.down[0]))
+        return self.relu(y)
 
 
 def drop_training_heads(state, model):
@@ -92,7 +123,7 @@ def ctrgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25
         lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive),
         num_class, num_point, num_person, in_channels, graph, channels, strides, drop_out, sf_head)
     for module in model.modules():
-        if hasattr(module, 'reordered'):        # CTRGC, MultiScaleTCN, SFHead
+        if hasattr(module, 'reordered'):        # CTRGC(NGraphConv), MultiScaleTCN, TemporalConv, SFHead
             module.reordered = not exact
     model.from_reference = drop_training_heads
     return model

@@ -32,6 +32,30 @@ class ConvBN(nn.Module):
         return self.bn(self.conv(x))
 
 
+def same_conv_as_1d(planes, weight):
+    """F.conv2d(planes, weight, padding=k // 2) for one output channel, computed as a 1-D convolution.
+
+    planes (B, C, P0, P1), weight (1, C, k, k) → (B, 1, P0, P1). The convolution runs along the longer plane axis;
+    the shorter one becomes channels, each output position reading the k-wide band of the kernel across it.
+    For SF-Head's thin gate planes this is several times faster than a 2-D convolution with one output channel,
+    forward and backward; the function is the same, the rounding other.
+    """
+    along_first = planes.shape[2] >= planes.shape[3]
+    # Below, the last plane axis is the length and the one before it the channels; the kernel's last axis runs
+    # across the channels.
+    if along_first:
+        planes = planes.transpose(2, 3)
+    else:
+        weight = weight.transpose(2, 3)
+    b, c, q, p = planes.shape                                         # q channels, length p
+    k = weight.shape[-1]
+    offset = torch.arange(q) - torch.arange(q).unsqueeze(1) + k // 2    # [q_out, q_in] → kernel index across
+    band = weight[0][..., offset.clamp(0, k - 1)] * ((offset >= 0) & (offset < k))    # (C, k, Q_out, Q_in)
+    band = band.permute(2, 0, 3, 1).reshape(q, c * q, k)               # (Q_out, C·Q_in, k)
+    out = F.conv1d(planes.reshape(b, c * q, p), band, padding=k // 2)    # (B, Q, P)
+    return (out.transpose(1, 2) if along_first else out).unsqueeze(1)
+
+
 class AttentionGate(nn.Module):
     """σ(BN(conv7×7(max ‖ mean))): pooled over one axis of (B, C, T, V), convolved on the plane of the other two."""
 
@@ -44,7 +68,8 @@ class AttentionGate(nn.Module):
 
         As the release: permute x so that the pooled axis comes first (a copy), gate, permute back. `reordered`:
         pool the axis in place instead, giving the same planes without moving x — (T, V), (C, V), and (C, T)
-        transposed to the release's (T, C) — at other rounding.
+        transposed to the release's (T, C) — and convolve them as a 1-D convolution (same_conv_as_1d); the same
+        function at other rounding.
         """
         if not reordered:
             order = {1: (0, 1, 2, 3), 2: (0, 2, 1, 3), 3: (0, 3, 2, 1)}[axis]     # each its own inverse
@@ -54,7 +79,7 @@ class AttentionGate(nn.Module):
         pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)              # (B, 2, P, Q)
         if axis == 3:
             pooled = pooled.transpose(2, 3)
-        gate = torch.sigmoid(self.conv(pooled)).squeeze(1)                     # (B, P, Q)
+        gate = torch.sigmoid(self.conv.bn(same_conv_as_1d(pooled, self.conv.conv.weight))).squeeze(1)  # (B, P, Q)
         if axis == 3:
             gate = gate.transpose(1, 2)
         return x * gate.unsqueeze(axis)
