@@ -34,6 +34,22 @@ def conv1x1(x, conv):
     return pointwise(x, conv.weight, conv.bias, conv.stride[0])
 
 
+def conv1x1_bn(x, conv, bn):
+    """bn(conv(x)) for a 1×1 conv, as one matrix product; in evaluation the BN's affine map is folded into the
+    conv's weight and bias (one pass over the output instead of two)."""
+    if bn.training or bn.running_mean is None:
+        return bn(conv1x1(x, conv))
+    weight, bias = fold_batch_norm(conv, bn)
+    return pointwise(x, weight, bias, conv.stride[0])
+
+
+def fold_batch_norm(conv, bn):
+    """(weight, bias) of conv followed by bn in evaluation: s·(W x + b − μ) + β with s = γ / √(σ² + ε)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    return conv.weight * scale.view(-1, 1, 1, 1), (bias - bn.running_mean) * scale + bn.bias
+
+
 def pointwise(x, weight, bias=None, stride=1):
     """F.conv2d(x, weight, bias, stride=(stride, 1)) for a 1×1 weight (C_out, C, 1, 1), as a batched matmul.
 
@@ -64,7 +80,7 @@ class TemporalConv(nn.Module):
 
     def forward(self, x):
         if self.reordered and self.conv.kernel_size == (1, 1):
-            return self.dropout(self.bn(conv1x1(x, self.conv)))
+            return self.dropout(conv1x1_bn(x, self.conv, self.bn))
         return self.dropout(self.bn(self.conv(x)))
 
 
@@ -105,15 +121,20 @@ class MultiScaleTCN(nn.Module):
         # The 1×1 convs that open the first branches run as one matrix product (their weights concatenated: one
         # pass over x instead of several); each branch then continues with its own BN, ReLU and layers.
         openers = self.branches[:-1]
-        weight = torch.cat([branch[0].weight for branch in openers])
-        bias = torch.cat([branch[0].bias for branch in openers])
-        opened = pointwise(x, weight, bias).split([branch[0].out_channels for branch in openers], dim=1)
-        outputs = [branch[2](branch[1](y)) for branch, y in zip(openers, opened)]              # BN, ReLU
+        if self.training:
+            weight = torch.cat([branch[0].weight for branch in openers])
+            bias = torch.cat([branch[0].bias for branch in openers])
+            opened = pointwise(x, weight, bias).split([branch[0].out_channels for branch in openers], dim=1)
+            outputs = [branch[2](branch[1](y)) for branch, y in zip(openers, opened)]          # BN, ReLU
+        else:                                                           # each BN folded into its conv
+            weights, biases = zip(*(fold_batch_norm(branch[0], branch[1]) for branch in openers))
+            opened = pointwise(x, torch.cat(weights), torch.cat(biases)).relu_()
+            outputs = list(opened.split([branch[0].out_channels for branch in openers], dim=1))
         # The max-pool over frames runs several times faster on channels-last memory (same values, same gradient).
         outputs[-1] = outputs[-1].contiguous(memory_format=torch.channels_last)
         outputs = [branch[3:](y) for branch, y in zip(openers, outputs)]
         last = self.branches[-1]                                        # 1×1 conv (strided) + BN
-        return torch.cat([*outputs, last[1](conv1x1(x, last[0]))], dim=1)
+        return torch.cat([*outputs, conv1x1_bn(x, last[0], last[1])], dim=1)
 
 
 def make_residual(in_channels, out_channels, stride):

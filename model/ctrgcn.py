@@ -2,7 +2,8 @@
 import torch
 from torch import nn
 
-from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, conv1x1, init_bn, init_conv
+from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, conv1x1, conv1x1_bn, fold_batch_norm,
+                          init_bn, init_conv, pointwise)
 from model.registry import register_model
 
 
@@ -89,6 +90,8 @@ class CTRGCNGraphConv(nn.Module):
         return self.relu(self.bn(y) + self.down(x))
 
     def forward_reordered(self, x):
+        if not self.bn.training:
+            return self.forward_folded(x)
         x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
         y = None
         for conv, A in zip(self.convs, self.adjacency):
@@ -99,8 +102,32 @@ class CTRGCNGraphConv(nn.Module):
             topology = conv.topology(x_mean, A, self.alpha).view(n * c, v, v).transpose(1, 2)
             y = torch.bmm(values, topology) if y is None else y.baddbmm_(values, topology)
         y = self.bn(y.view(n, c, t, v))
-        y += x if isinstance(self.down, nn.Identity) else self.down[1](conv1x1(x, self.down[0]))
+        y += x if isinstance(self.down, nn.Identity) else conv1x1_bn(x, *self.down)
         return self.relu(y)
+
+    def forward_folded(self, x):
+        """Evaluation: BN's affine map s·y + (β − s·μ) folded in — s into the values, the shift (with the
+        projection's bias) into the first aggregation — and the projection accumulated into the same output."""
+        x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
+        n, _, t, v = x.shape
+        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+        shift = self.bn.bias - self.bn.running_mean * scale
+        if not isinstance(self.down, nn.Identity):
+            down_weight, down_bias = fold_batch_norm(*self.down)
+            shift = shift + down_bias
+        c = len(shift)
+        y = shift.repeat(n).view(n * c, 1, 1)                            # broadcast into the first aggregation
+        for i, (conv, A) in enumerate(zip(self.convs, self.adjacency)):
+            values = pointwise(x, conv.conv3.weight * scale.view(-1, 1, 1, 1), conv.conv3.bias * scale)
+            values = values.view(n * c, t, v)
+            topology = conv.topology(x_mean, A, self.alpha).view(n * c, v, v).transpose(1, 2)
+            y = torch.baddbmm(y, values, topology) if i == 0 else y.baddbmm_(values, topology)   # (N·C, T, V)
+        y = y.view(n, c, t, v)
+        if isinstance(self.down, nn.Identity):
+            y += x
+        else:
+            y.view(n, c, t * v).baddbmm_(down_weight.view(c, -1).expand(n, -1, -1), x.reshape(n, -1, t * v))
+        return y.relu_()
 
 
 def drop_training_heads(state, model):

@@ -63,30 +63,31 @@ class AttentionGate(nn.Module):
         super().__init__()
         self.conv = ConvBN(2, 1, kernel_size)
 
-    def forward(self, x, axis, reordered=False):
-        """x · gate, the gate pooled over `axis` (1: C, 2: T, 3: V) and broadcast along it.
+    def forward(self, x, axis):
+        """x · gate, the gate pooled over `axis` (1: C, 2: T, 3: V) and broadcast along it, as the release:
+        permute x so that the pooled axis comes first (a copy), gate, permute back."""
+        order = {1: (0, 1, 2, 3), 2: (0, 2, 1, 3), 3: (0, 3, 2, 1)}[axis]     # each its own inverse
+        moved = x.permute(order).contiguous()
+        pooled = torch.cat([moved.amax(1, keepdim=True), moved.mean(1, keepdim=True)], dim=1)
+        return (moved * torch.sigmoid(self.conv(pooled))).permute(order)
 
-        As the release: permute x so that the pooled axis comes first (a copy), gate, permute back. `reordered`:
-        pool the axis in place instead, giving the same planes without moving x — (T, V), (C, V), and (C, T)
-        transposed to the release's (T, C) — and convolve them as a 1-D convolution (same_conv_as_1d); the same
-        function at other rounding.
+    def gate(self, x, axis):
+        """The gate alone, x's shape with `axis` of size 1; the same function as forward's at other rounding.
+
+        The axis is pooled in place, giving the release's planes without moving x — (T, V), (C, V), and (C, T)
+        transposed to the release's (T, C) — and the plane is convolved as a 1-D convolution (same_conv_as_1d).
         """
-        if not reordered:
-            order = {1: (0, 1, 2, 3), 2: (0, 2, 1, 3), 3: (0, 3, 2, 1)}[axis]     # each its own inverse
-            moved = x.permute(order).contiguous()
-            pooled = torch.cat([moved.amax(1, keepdim=True), moved.mean(1, keepdim=True)], dim=1)
-            return (moved * torch.sigmoid(self.conv(pooled))).permute(order)
         pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)              # (B, 2, P, Q)
         if axis == 3:
             pooled = pooled.transpose(2, 3)
         gate = torch.sigmoid(self.conv.bn(same_conv_as_1d(pooled, self.conv.conv.weight))).squeeze(1)  # (B, P, Q)
         if axis == 3:
             gate = gate.transpose(1, 2)
-        return x * gate.unsqueeze(axis)
+        return gate.unsqueeze(axis)
 
 
 class SFHead(nn.Module):
-    reordered = False           # True: the gates pool in place (same function, other rounding); see AttentionGate
+    reordered = False           # True: AttentionGate.gate, weights folded into it (same function, other rounding)
 
     def __init__(self, channels, groups=8, where=''):
         super().__init__()
@@ -120,9 +121,11 @@ class SFHead(nn.Module):
         f_s = x3 * torch.sigmoid(self.sweight * self.gn(x3) + self.sbias)
         f_c = x2
         w = F.softmax(self.w, dim=0)
-        fast = self.reordered
-        f_r = (w[0] * self.cv(f_t, 2, fast) + w[1] * self.tc(f_s, 3, fast) + w[2] * self.tv(f_c, 1, fast)
-               + w[3] * f_c)
+        if self.reordered:      # the weights folded into the small gates: w2·gate·f_c + w3·f_c = f_c·(w2·gate + w3)
+            f_r = (f_t * (w[0] * self.cv.gate(f_t, 2))).addcmul_(f_s, w[1] * self.tc.gate(f_s, 3))
+            f_r.addcmul_(f_c, w[2] * self.tv.gate(f_c, 1) + w[3])
+        else:
+            f_r = w[0] * self.cv(f_t, 2) + w[1] * self.tc(f_s, 3) + w[2] * self.tv(f_c, 1) + w[3] * f_c
         out = torch.cat([f_t, f_s, f_r, x4], dim=1).reshape(n, c, t, v)
         # channel shuffle with 2 groups: channel (g, i) → (i, g)
         out = out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)
