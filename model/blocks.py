@@ -34,13 +34,15 @@ def conv1x1(x, conv):
     return pointwise(x, conv.weight, conv.bias, conv.stride[0])
 
 
-def conv1x1_bn(x, conv, bn):
-    """bn(conv(x)) for a 1×1 conv, as one matrix product; in evaluation the BN's affine map is folded into the
-    conv's weight and bias (one pass over the output instead of two)."""
+def conv_bn(x, conv, bn):
+    """bn(conv(x)); a 1×1 conv as one matrix product, with the BN's affine map folded into its weight and bias in
+    evaluation (one pass over the output instead of two). Larger kernels stay oneDNN convolutions, unfolded:
+    oneDNN keeps a module weight's reordered copy, and a folded weight made at each call measured slower."""
+    if conv.kernel_size != (1, 1):
+        return bn(conv(x))
     if bn.training or bn.running_mean is None:
         return bn(conv1x1(x, conv))
-    weight, bias = fold_batch_norm(conv, bn)
-    return pointwise(x, weight, bias, conv.stride[0])
+    return pointwise(x, *fold_batch_norm(conv, bn), conv.stride[0])
 
 
 def fold_batch_norm(conv, bn):
@@ -76,11 +78,11 @@ class TemporalConv(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
         self.dropout = nn.Dropout(dropout, inplace=True) if dropout else nn.Identity()
 
-    reordered = False           # True: a 1×1 kernel runs as a matrix product (conv1x1)
+    reordered = False           # True: conv_bn (1×1 as a matrix product, BN folded in evaluation)
 
     def forward(self, x):
-        if self.reordered and self.conv.kernel_size == (1, 1):
-            return self.dropout(conv1x1_bn(x, self.conv, self.bn))
+        if self.reordered:
+            return self.dropout(conv_bn(x, self.conv, self.bn))
         return self.dropout(self.bn(self.conv(x)))
 
 
@@ -134,7 +136,7 @@ class MultiScaleTCN(nn.Module):
         outputs[-1] = outputs[-1].contiguous(memory_format=torch.channels_last)
         outputs = [branch[3:](y) for branch, y in zip(openers, outputs)]
         last = self.branches[-1]                                        # 1×1 conv (strided) + BN
-        return torch.cat([*outputs, conv1x1_bn(x, last[0], last[1])], dim=1)
+        return torch.cat([*outputs, conv_bn(x, last[0], last[1])], dim=1)
 
 
 def make_residual(in_channels, out_channels, stride):
@@ -174,7 +176,7 @@ class Block(nn.Module):
                 y = head_out
         y = self.tcn1(y)
         if self.residual is not None:
-            y = y + self.residual(x)
+            y += self.residual(x)
         y = self.relu(y)
         return (y, features) if return_features else y
 

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, conv1x1, conv1x1_bn, fold_batch_norm,
+from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, conv1x1, conv_bn, fold_batch_norm,
                           init_bn, init_conv, pointwise)
 from model.registry import register_model
 
@@ -102,7 +102,7 @@ class CTRGCNGraphConv(nn.Module):
             topology = conv.topology(x_mean, A, self.alpha).view(n * c, v, v).transpose(1, 2)
             y = torch.bmm(values, topology) if y is None else y.baddbmm_(values, topology)
         y = self.bn(y.view(n, c, t, v))
-        y += x if isinstance(self.down, nn.Identity) else conv1x1_bn(x, *self.down)
+        y += x if isinstance(self.down, nn.Identity) else conv_bn(x, *self.down)
         return self.relu(y)
 
     def forward_folded(self, x):
