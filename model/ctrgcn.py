@@ -126,7 +126,8 @@ class CTRGCNGraphConv(nn.Module):
         if isinstance(self.down, nn.Identity):
             y += x
         else:
-            y.view(n, c, t * v).baddbmm_(down_weight.view(c, -1).expand(n, -1, -1), x.reshape(n, -1, t * v))
+            weight = down_weight.view(c, -1).expand(n, -1, -1).to(y.dtype)   # (under autocast y may be 16-bit)
+            y.view(n, c, t * v).baddbmm_(weight, x.reshape(n, -1, t * v).to(y.dtype))
         return y.relu_()
 
 

@@ -191,12 +191,29 @@ def test_ctrgcn_reordered_computes_the_same_function(sf_head):
         expected = exact(x)
         difference = (fast(x) - expected).abs().max().item()
     assert 0 < difference <= 1e-5 * expected.abs().max().item()             # float32 rounding only
-    # The same function in training too: in float64 (where rounding no longer hides a real difference) the
-    # outputs and every gradient agree to 1e-12.
-    exact.double().train(), fast.double().train()
+    # The same function in evaluation (BN folded) and in training: in float64, where rounding no longer hides
+    # a real difference, the outputs and every gradient agree to 1e-12.
+    exact.double(), fast.double()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x.double()), exact(x.double()), rtol=0, atol=1e-12)
+    exact.train(), fast.train()
     outputs = [model(x.double()) for model in (exact, fast)]
     torch.testing.assert_close(outputs[1], outputs[0], rtol=0, atol=1e-12)
     for output in outputs:
         output.square().mean().backward()
     for (name, a), b in zip(exact.named_parameters(), fast.parameters()):
         torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize('mode', ['train', 'eval'])
+def test_ctrgcn_reordered_runs_under_bf16_autocast(mode):
+    # The reordered path accumulates in place (baddbmm_, addcmul_), which autocast does not cast for.
+    torch.manual_seed(0)
+    model = getattr(build_model('ctrgcn', num_class=10, channels=[16, 32], strides=[1, 2],
+                                sf_head={'groups': 2}, exact=False), mode)()
+    x = torch.randn(4, 3, 16, 25, 2)
+    expected = model(x)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        output = model(x)
+    assert output.dtype == torch.bfloat16
+    assert (output.float() - expected).abs().max() <= 0.05 * expected.abs().max()      # bf16: 8 bits of mantissa

@@ -1,0 +1,40 @@
+"""The operations of CTR-GCN's `exact: false` path against the plain torch operations they replace (float64)."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.blocks import conv_bn, pointwise
+from model.sf_head import same_conv_as_1d
+
+
+@pytest.mark.parametrize('plane', [(64, 25), (25, 64), (2, 25), (64, 2), (3, 3), (1, 9), (7, 1)])
+@pytest.mark.parametrize('kernel', [3, 7])
+def test_same_conv_as_1d_equals_conv2d(plane, kernel):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 2, *plane, dtype=torch.float64, generator=generator)
+    weight = torch.randn(1, 2, kernel, kernel, dtype=torch.float64, generator=generator)
+    expected = F.conv2d(x, weight, padding=kernel // 2)
+    torch.testing.assert_close(same_conv_as_1d(x, weight), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('bias', [True, False])
+def test_pointwise_equals_a_1x1_conv(stride, bias):
+    conv = nn.Conv2d(6, 10, 1, stride=(stride, 1), bias=bias).double()
+    x = torch.randn(3, 6, 9, 5, dtype=torch.float64)
+    torch.testing.assert_close(pointwise(x, conv.weight, conv.bias, stride), conv(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('kernel', [1, 5])
+def test_conv_bn_folds_the_batch_norm_in_evaluation(kernel):
+    conv = nn.Conv2d(6, 10, (kernel, 1), padding=(kernel // 2, 0)).double()
+    bn = nn.BatchNorm2d(10).double()
+    with torch.no_grad():                               # statistics and affine parameters far from the identity
+        bn.running_mean.uniform_(-2, 2), bn.running_var.uniform_(0.5, 3)
+        bn.weight.uniform_(-2, 2), bn.bias.uniform_(-1, 1)
+    x = torch.randn(3, 6, 9, 5, dtype=torch.float64)
+    for training in (True, False):
+        conv.train(training), bn.train(training)
+        expected = bn(conv(x))
+        torch.testing.assert_close(conv_bn(x, conv, bn), expected, rtol=0, atol=1e-12)
