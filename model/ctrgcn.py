@@ -34,17 +34,19 @@ class CTRGC(nn.Module):
         topology = self.conv4(relation) * alpha + A                       # (N, C, V, V)
         return torch.einsum('ncuv,nctv->nctu', topology, self.values(x))
 
-    def topology(self, x_mean, A, alpha):
-        """The refined topology (N, C_out, V, V) from the frame mean x_mean (N, C_in, 1, V), reordered.
+    def topology_transposed(self, x_mean, A, alpha):
+        """The refined topology transposed, (N, C_out, V, U), from the frame mean x_mean (N, C_in, 1, V): the
+        right factor of out = values @ topology^T, built in that layout so that neither it nor its gradient is
+        ever copied into it.
 
         conv1 and conv2 are 1×1 (affine), so mean_T conv(x) = conv(mean_T x): T times fewer operations. conv4,
         the scaling and the sum run as one matrix product: alpha·(W4 r + b4) + A = (alpha·W4) r + (alpha·b4 + A).
         """
         query, key = conv1x1(x_mean, self.conv1)[:, :, 0], conv1x1(x_mean, self.conv2)[:, :, 0]   # (N, R, V)
-        relation = torch.tanh(query.unsqueeze(-1) - key.unsqueeze(-2))    # (N, R, V, V)
+        relation = torch.tanh(query.unsqueeze(-2) - key.unsqueeze(-1))    # (N, R, V, U): [v, u] = q[u] − k[v]
         n, r, v, _ = relation.shape
         weight = (alpha * self.conv4.weight.view(-1, r)).expand(n, -1, -1)   # (N, C, R)
-        bias = (alpha * self.conv4.bias).view(-1, 1) + A.view(1, v * v)      # (C, V·V)
+        bias = (alpha * self.conv4.bias).view(-1, 1) + A.t().reshape(1, v * v)  # (C, V·U)
         return torch.baddbmm(bias, weight, relation.reshape(n, r, v * v)).view(n, -1, v, v)
 
 
@@ -52,8 +54,9 @@ class CTRGCNGraphConv(nn.Module):
     """Sum of one CTRGC per adjacency subset, BN, plus a (projected) residual, ReLU.
 
     `reordered` computes the same function faster, at other rounding: the topologies from the frame mean
-    (CTRGC.topology), the per-subset aggregations as batched matrix products accumulating into one output, the
-    1×1 convolutions as matrix products (conv1x1), the residual added in place.
+    (CTRGC.topology_transposed), the subsets' aggregations as batched matrix products accumulating into one
+    output, the 1×1 convolutions as matrix products (conv1x1), the residual added in place; in evaluation the BNs
+    folded into the products (forward_folded).
     """
     reordered = False
 
@@ -99,7 +102,7 @@ class CTRGCNGraphConv(nn.Module):
             n, c, t, v = values.shape
             # y[n, c, t, u] += Σ_v values[n, c, t, v] · topology[n, c, u, v]
             values = values.view(n * c, t, v)
-            topology = conv.topology(x_mean, A, self.alpha).view(n * c, v, v).transpose(1, 2)
+            topology = conv.topology_transposed(x_mean, A, self.alpha).view(n * c, v, v)
             y = torch.bmm(values, topology) if y is None else y.baddbmm_(values, topology)
         y = self.bn(y.view(n, c, t, v))
         y += x if isinstance(self.down, nn.Identity) else conv_bn(x, *self.down)
@@ -120,7 +123,7 @@ class CTRGCNGraphConv(nn.Module):
         for i, (conv, A) in enumerate(zip(self.convs, self.adjacency)):
             values = pointwise(x, conv.conv3.weight * scale.view(-1, 1, 1, 1), conv.conv3.bias * scale)
             values = values.view(n * c, t, v)
-            topology = conv.topology(x_mean, A, self.alpha).view(n * c, v, v).transpose(1, 2)
+            topology = conv.topology_transposed(x_mean, A, self.alpha).view(n * c, v, v)
             y = torch.baddbmm(y, values, topology) if i == 0 else y.baddbmm_(values, topology)   # (N·C, T, V)
         y = y.view(n, c, t, v)
         if isinstance(self.down, nn.Identity):

@@ -121,7 +121,7 @@ class SFHead(nn.Module):
         f_s = x3 * torch.sigmoid(self.sweight * self.gn(x3) + self.sbias)
         f_c = x2
         w = F.softmax(self.w, dim=0)
-        if self.reordered:      # the weights folded into the small gates: w2·gate·f_c + w3·f_c = f_c·(w2·gate + w3)
+        if self.reordered:      # weights folded into the small gates: w2·gate·f_c + w3·f_c = f_c·(w2·gate + w3)
             f_r = (f_t * (w[0] * self.cv.gate(f_t, 2))).addcmul_(f_s, w[1] * self.tc.gate(f_s, 3))
             f_r.addcmul_(f_c, w[2] * self.tv.gate(f_c, 1) + w[3])
         else:

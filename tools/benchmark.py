@@ -7,11 +7,12 @@
 
 The baseline is the backbone written the way the reference code is (tools/reference/: per-subset 1×1
 convolutions, separate temporal branches, the released SF-Head with its permute + contiguous copies). It is built
-with random weights of a trained model's scale, which our model loads through the same path as a reference checkpoint; the script prints the
-largest difference between the two models' outputs (eval mode), then samples/s of a training step (forward,
-cross-entropy, backward, SGD step) and of inference, each the median of --repeats timed rounds after a warm-up,
-ours and baseline alternating round by round, and the ratio ours / baseline. With --data it also measures the
-demo dataset's training pipeline with 0 and --workers DataLoader workers. Figures, not pass/fail.
+with random weights of a trained model's scale, which our model loads through the same path as a reference
+checkpoint; the script prints the largest difference between the two models' outputs (eval mode), then samples/s
+of a training step (forward, cross-entropy, backward, SGD step) and of inference, each the median of --repeats
+timed rounds after a warm-up, ours and baseline alternating round by round, and the ratio ours / baseline. With
+--data it also measures the demo dataset's training pipeline with 0 and --workers DataLoader workers. Figures,
+not pass/fail.
 """
 import argparse
 import json
@@ -137,7 +138,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    label = (f"{args.model}{' + SF-Head' if args.sf_groups else ''}{' (exact: false)' if args.fast else ''}, batch {args.batch}, T={args.frames}, "
+    label = (f"{args.model}{' + SF-Head' if args.sf_groups else ''}{' (exact: false)' if args.fast else ''}, "
+             f"batch {args.batch}, T={args.frames}, "
              f"{device}{'' if device.type == 'cuda' else f' ({args.threads} threads)'}, amp {args.amp}"
              f"{', channels_last' if args.channels_last else ''}")
     result = model_benchmark(args, device)
