@@ -56,6 +56,17 @@ def same_conv_as_1d(planes, weight):
     return (out.transpose(1, 2) if along_first else out).unsqueeze(1)
 
 
+def concat_and_shuffle(pieces, n, groups):
+    """The four pieces (N·G, c, T, V) concatenated per group, then shuffled with 2 groups, in one copy (G even).
+
+    After the shuffle, channel ((h·4 + j)·c + k)·2 + g holds channel k of piece j in group g·G/2 + h; so each
+    piece, viewed as (N, 2, G/2, c, T·V) and permuted to (N, G/2, c, 2, T·V), is stacked as the third axis.
+    """
+    _, c, t, v = pieces[0].shape
+    views = [piece.view(n, 2, groups // 2, c, t * v).permute(0, 2, 3, 1, 4) for piece in pieces]
+    return torch.stack(views, dim=2).view(n, groups * 4 * c, t, v)       # (N, G/2, 4, c, 2, T·V)
+
+
 class AttentionGate(nn.Module):
     """σ(BN(conv7×7(max ‖ mean))): pooled over one axis of (B, C, T, V), convolved on the plane of the other two."""
 
@@ -126,9 +137,12 @@ class SFHead(nn.Module):
             f_r.addcmul_(f_c, w[2] * self.tv.gate(f_c, 1) + w[3])
         else:
             f_r = w[0] * self.cv(f_t, 2) + w[1] * self.tc(f_s, 3) + w[2] * self.tv(f_c, 1) + w[3] * f_c
-        out = torch.cat([f_t, f_s, f_r, x4], dim=1).reshape(n, c, t, v)
-        # channel shuffle with 2 groups: channel (g, i) → (i, g)
-        out = out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)
+        if self.reordered and self.groups % 2 == 0:
+            out = concat_and_shuffle([f_t, f_s, f_r, x4], n, self.groups)
+        else:
+            out = torch.cat([f_t, f_s, f_r, x4], dim=1).reshape(n, c, t, v)
+            # channel shuffle with 2 groups: channel (g, i) → (i, g)
+            out = out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)
         if return_features:
             return out, {'t': f_t, 's': f_s, 'r': f_r, 'c': f_c, 'groups': self.groups}
         return out

@@ -180,7 +180,7 @@ def test_every_backbone_with_sf_head_off_inline_and_branch(name, sf_head):
     assert all(h.cv.conv.conv.weight.grad.abs().sum() > 0 for h in heads)
 
 
-@pytest.mark.parametrize('sf_head', [None, {'groups': 4}])
+@pytest.mark.parametrize('sf_head', [None, {'groups': 4}, {'groups': 1}])
 def test_ctrgcn_reordered_computes_the_same_function(sf_head):
     exact = randomise(build_model('ctrgcn', num_class=60, sf_head=sf_head))
     calibrate_batch_norms(exact, (4, 3, 24, 25, 2))
