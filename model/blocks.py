@@ -115,13 +115,14 @@ class MultiScaleTCN(nn.Module):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
-    reordered = False           # True: the opening 1×1 convs as one conv (same function, other rounding)
+    reordered = False           # True: the same function at other rounding, faster (see forward)
 
     def forward(self, x):
         if not self.reordered:
             return torch.cat([branch(x) for branch in self.branches], dim=1)
         # The 1×1 convs that open the first branches run as one matrix product (their weights concatenated: one
-        # pass over x instead of several); each branch then continues with its own BN, ReLU and layers.
+        # pass over x instead of several; in evaluation each with its BN folded in); each branch then continues
+        # with its own BN, ReLU and layers.
         openers = self.branches[:-1]
         if self.training:
             weight = torch.cat([branch[0].weight for branch in openers])

@@ -146,9 +146,10 @@ def ctrgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25
     """CTR-GCN; the defaults give the reference NTU-60 model (1,446,672 parameters).
 
     `exact`: the reference's order of operations, so that a reference checkpoint gives bit-identical outputs.
-    `exact: false` computes the same function faster (relation convs on the frame mean, the temporal branches'
-    opening convs as one, SF-Head's gates pooling in place): outputs move by float32 rounding, about 1e-6 of
-    the largest logit (the reference itself moves as much between batch sizes).
+    `exact: false` computes the same function, with the same state dict, 1.5–1.7× faster on CPU: 1×1 convolutions
+    as batched matrix products, relation convs on the frame mean, subsets accumulated into one output, BNs folded
+    in evaluation (CTRGCNGraphConv, MultiScaleTCN, TemporalConv), SF-Head's gates as 1-D convolutions (SFHead).
+    Outputs move by float32 rounding, about 5e-7 of the largest logit.
     """
     model = SkeletonGCN(
         lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive),

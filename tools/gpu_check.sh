@@ -14,6 +14,7 @@ rm -f "$out/bench.jsonl"
 bench --model ctrgcn --sf-groups 8
 bench --model ctrgcn --sf-groups 8 --fast
 bench --model ctrgcn --sf-groups 8 --amp bf16
+bench --model ctrgcn --sf-groups 8 --fast --amp bf16
 bench --model ctrgcn --sf-groups 8 --channels-last
 bench --model ctrgcn --sf-groups 0
 bench --model stgcn --sf-groups 0
