@@ -13,7 +13,7 @@ class CTRGC(nn.Module):
     topology = conv4(tanh(mean_T conv1(x)[u] − mean_T conv2(x)[v])) · alpha + A        (N, C_out, V, V)
     out[n, c, t, u] = Σ_v topology[n, c, u, v] · conv3(x)[n, c, t, v]
     """
-    reordered = False           # set by CTRGCNGraphConv
+    reordered = False           # set by ctrgcn(exact=False), like the other modules below
 
     def __init__(self, in_channels, out_channels, rel_reduction=8):
         super().__init__()
