@@ -45,11 +45,17 @@ def conv_bn(x, conv, bn):
     return pointwise(x, *fold_batch_norm(conv, bn), conv.stride[0])
 
 
-def fold_batch_norm(conv, bn):
-    """(weight, bias) of conv followed by bn in evaluation: s·(W x + b − μ) + β with s = γ / √(σ² + ε)."""
+def batch_norm_affine(bn):
+    """(scale, shift) of a BN in evaluation, bn(y) = scale · y + shift: γ / √(σ² + ε) and β − scale · μ."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    return conv.weight * scale.view(-1, 1, 1, 1), (bias - bn.running_mean) * scale + bn.bias
+    return scale, bn.bias - bn.running_mean * scale
+
+
+def fold_batch_norm(conv, bn):
+    """(weight, bias) of conv followed by bn in evaluation: scale · (W x + b) + shift."""
+    scale, shift = batch_norm_affine(bn)
+    bias = conv.bias * scale + shift if conv.bias is not None else shift
+    return conv.weight * scale.view(-1, 1, 1, 1), bias
 
 
 def pointwise(x, weight, bias=None, stride=1):

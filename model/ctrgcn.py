@@ -2,8 +2,8 @@
 import torch
 from torch import nn
 
-from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, conv1x1, conv_bn, fold_batch_norm,
-                          init_bn, init_conv, pointwise)
+from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, batch_norm_affine, conv1x1,
+                          conv_bn, fold_batch_norm, init_bn, init_conv, pointwise)
 from model.registry import register_model
 
 
@@ -113,8 +113,7 @@ class CTRGCNGraphConv(nn.Module):
         projection's bias) into the first aggregation — and the projection accumulated into the same output."""
         x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
         n, _, t, v = x.shape
-        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
-        shift = self.bn.bias - self.bn.running_mean * scale
+        scale, shift = batch_norm_affine(self.bn)
         if not isinstance(self.down, nn.Identity):
             down_weight, down_bias = fold_batch_norm(*self.down)
             shift = shift + down_bias
