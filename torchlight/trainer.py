@@ -57,11 +57,10 @@ def lr_factor(cfg):
 
 
 def inference_args(name, model_args):
-    """The model arguments that change what a trained model computes at test time: all but dropout, `exact`, and
+    """The model arguments that change what a trained model computes at test time: all but dropout and
     SF-Heads in branch mode (they only feed the training losses)."""
     args = full_model_args(name, model_args)
     del args['drop_out']
-    args.pop('exact', None)         # the same function either way
     if (args.get('sf_head') or {}).get('mode') == 'branch':
         args['sf_head'] = None
     return args
