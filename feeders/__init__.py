@@ -9,17 +9,25 @@ FEEDERS.register('skeleton')(SkeletonFeeder)
 FEEDERS.register('ucla')(UclaFeeder)
 
 
+def with_generate(signature):
+    """The skeleton feeder's arguments and `generate`."""
+    generate = inspect.Parameter('generate', inspect.Parameter.KEYWORD_ONLY, default=False,
+                                 annotation=bool)
+    return signature.replace(parameters=[*signature.parameters.values(), generate])
+
+
 @FEEDERS.register('demo')
 class DemoFeeder(SkeletonFeeder):
-    """The skeleton feeder on the bundled synthetic dataset, generated on first use."""
+    """The skeleton feeder on the bundled synthetic dataset, generated on first use at its default
+    location (data/demo/xsub), or anywhere with `generate: true`."""
 
-    def __init__(self, data_path='data/demo/xsub', **kwargs):
+    def __init__(self, data_path, *, generate=False, **kwargs):
         from data.synthetic import ensure_demo_dataset
-        ensure_demo_dataset(data_path)
+        ensure_demo_dataset(data_path, generate)
         super().__init__(data_path, **kwargs)
 
-    # Same arguments as the skeleton feeder (the registry checks config keys against this signature).
-    __init__.__signature__ = inspect.signature(SkeletonFeeder.__init__)
+    # The registry checks config keys and values against this signature.
+    __init__.__signature__ = with_generate(inspect.signature(SkeletonFeeder.__init__))
 
 
 def build_feeder(name, **feeder_args):

@@ -1,5 +1,6 @@
 """The skeleton feeder: reads a prepared split lazily and applies the train or test transforms."""
 import os
+from typing import Annotated, Literal
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -10,6 +11,13 @@ from feeders.transforms import (crop_resize, joint_to_bone, min_max_normalise, r
                                 random_scale, random_shift, to_motion, ucla_view_transform, valid_frame_count)
 from graph import get_layout
 from torchlight.registry import ConfigError
+from torchlight.validation import Ascending, Length, Range
+
+# The argument types the registry checks config values against (torchlight.validation).
+Split = Literal['train', 'test']
+Frames = Annotated[int, Range(ge=1)]
+Share = Annotated[float, Range(gt=0, le=1)]
+Crop = Annotated[list[Share], Length(1, 2), Ascending()]       # one: centre crop; two: random crop
 
 
 def open_split(data_path, split):
@@ -34,11 +42,11 @@ class SkeletonFeeder(Dataset):
     number of DataLoader workers, and different at each epoch (`set_epoch`).
     """
 
-    def __init__(self, data_path, split='train', window_size=64, p_interval=(0.95,), min_crop=64,
-                 random_rot=False, random_scale=0.0, random_shift=0.0, random_move=False, bone=False, vel=False,
-                 debug=False):
-        if len(p_interval) not in (1, 2):
-            raise ConfigError(f'p_interval takes one value (centre crop) or two (random crop), got {p_interval}')
+    def __init__(self, data_path: str, split: Split = 'train', window_size: Frames = 64,
+                 p_interval: Crop = (0.95,), min_crop: Frames = 64, random_rot: bool = False,
+                 random_scale: Annotated[float, Range(ge=0, lt=1)] = 0.0,
+                 random_shift: Annotated[float, Range(ge=0)] = 0.0, random_move: bool = False,
+                 bone: bool = False, vel: bool = False, debug: bool = False):
         self.open(data_path, split, debug)
         self.window_size = window_size
         self.p_interval = list(p_interval)
@@ -117,8 +125,9 @@ class UclaFeeder(SkeletonFeeder):
     to [−1, 1]; take `window_size` frames, a sorted random draw with `random_choose`, else evenly spaced.
     `repeat` passes over the split make one epoch (the reference trains with 5)."""
 
-    def __init__(self, data_path, split='train', window_size=52, random_rot=False, random_choose=False,
-                 repeat=1, bone=False, vel=False, debug=False):
+    def __init__(self, data_path: str, split: Split = 'train', window_size: Frames = 52,
+                 random_rot: bool = False, random_choose: bool = False, repeat: Frames = 1,
+                 bone: bool = False, vel: bool = False, debug: bool = False):
         self.open(data_path, split, debug)
         self.window_size = window_size
         self.random_rot = random_rot

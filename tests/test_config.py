@@ -35,7 +35,7 @@ def test_demo_stream_configs_are_a_few_lines_over_joint():
 
 def test_command_line_overrides():
     cfg, flags = parse_args(['--config', DEMO, '--base_lr', '0.05', '--train_feeder_args', 'bone=True',
-                             '--model_args', 'sf_head.groups=4', 'drop_out=0.5', '--device', '0', '1',
+                             '--test_feeder_args', 'bone=True', '--model_args', 'sf_head.groups=4', 'drop_out=0.5', '--device', '0', '1',
                              '--step', '30', '--work-dir', '/tmp/x', '--resume'])
     assert cfg['base_lr'] == 0.05
     assert cfg['train_feeder_args']['bone'] is True and cfg['train_feeder_args']['window_size'] == 32
@@ -58,15 +58,16 @@ def test_defaults_fill_what_the_config_leaves_out(tmp_path):
     ('model: ctrgcn\nfeeder: demo\nbase_lt: 0.1\n', "unknown key 'base_lt'.*did you mean 'base_lr'"),
     ('model: ctrgnc\nfeeder: demo\n', "unknown model 'ctrgnc'.*did you mean 'ctrgcn'"),
     ('model: ctrgcn\nfeeder: dmeo\n', "unknown feeder 'dmeo'.*did you mean 'demo'"),
-    ('model: ctrgcn\nfeeder: demo\nbase_lr: -0.1\n', 'base_lr must be positive'),
+    ('model: ctrgcn\nfeeder: demo\nbase_lr: -0.1\n', 'base_lr must be a number > 0, got -0.1'),
     ('model: ctrgcn\nfeeder: demo\ndevice: gpu\n', 'device must be auto, cpu, or GPU ids'),
-    ('model: ctrgcn\nfeeder: demo\nbatch_size: 0\n', 'batch_size must be a positive integer'),
+    ('model: ctrgcn\nfeeder: demo\nbatch_size: 0\n', 'batch_size must be an integer >= 1, got 0'),
     ('model: ctrgcn\nfeeder: demo\nphase: test\n', 'phase test needs --weights'),
     ('model: !!python/object/apply:os.system ["echo hacked"]\n', 'not valid YAML'),
     ('base: missing.yaml\n', 'config file not found: .*missing.yaml'),
     ('- a list\n', 'must hold a mapping'),
     ('model: ctrgcn\nfeeder: demo\nloss_args: {sf_redunancy: 1}\n', "unknown key 'sf_redunancy' in loss_args"),
-    ('model: ctrgcn\nfeeder: demo\nloss_args: {sf_redundancy: -1}\n', 'loss_args.sf_redundancy must be'),
+    ('model: ctrgcn\nfeeder: demo\nloss_args: {sf_redundancy: -1}\n',
+     r'loss_args must be a mapping \(each value a number >= 0\), got'),
 ])
 def test_bad_configs_name_the_problem(tmp_path, text, message):
     path = write(tmp_path / 'bad.yaml', text)

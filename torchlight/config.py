@@ -1,59 +1,87 @@
 """Run configuration: YAML files with `base:` inheritance, defaults, command-line overrides and checks.
 
-A config is plain data (yaml.safe_load): components are named through registries, never imported.
+A config is plain data (torchlight.yamlfile: safe YAML); components are named through registries, never
+imported. Every top-level key declares its default and its type below; the feeder's and the model's
+arguments are checked against the annotations of the functions that take them.
 """
 import argparse
 import copy
+import inspect
 import numbers
 import os
+import typing
+from typing import Annotated, Any, Literal, NamedTuple, Optional
 
 import yaml
 
+from torchlight.files import atomic_write
 from torchlight.registry import ConfigError, check_keys, closest
+from torchlight.validation import Range, check_value
+from torchlight.yamlfile import parse, read_yaml
 
-# Every key a config may hold, with its default (CTR-GCN's names where CTR-GCN has the key).
-DEFAULTS = {
-    'work_dir': None,            # default: work_dir/<config path below config/, without .yaml>
-    'phase': 'train',            # train | test
-    'weights': None,             # checkpoint to test (phase test) or to start training from
-    'seed': 1,
-    'device': 'auto',            # auto (CUDA if present) | cpu | GPU id | list of GPU ids
-    'model': None,               # name in the model registry, e.g. ctrgcn
-    'model_args': {},
-    'feeder': None,              # name in the feeder registry, e.g. skeleton
-    'train_feeder_args': {},
-    'test_feeder_args': {},
-    'val_ratio': 0.0,            # > 0: hold out this fraction of the training set to choose the best epoch
-    'num_worker': 2,             # DataLoader worker processes
-    'batch_size': 64,
-    'test_batch_size': 64,
-    'base_lr': 0.1,
-    'lr_scheduler': 'step',      # step | cosine
-    'step': [35, 55],            # epochs at which the step schedule multiplies the lr by lr_decay_rate
-    'lr_decay_rate': 0.1,
-    'warm_up_epoch': 5,          # linear warm-up: lr = base_lr · (epoch + 1) / warm_up_epoch
-    'momentum': 0.9,
-    'nesterov': True,
-    'weight_decay': 4e-4,
-    'label_smoothing': 0.0,
-    'loss_args': {'sf_redundancy': 0.1, 'sf_consistency': 0.1},   # weights of the models' auxiliary losses
-    'num_epoch': 65,
-    'eval_interval': 1,          # evaluate every this many epochs (and always after the last)
-    'ambiguous_groups': None,    # YAML file of confusable class groups, e.g. config/ambiguous/demo.yaml
-    'amp': 'off',                # mixed precision: off | bf16 | fp16 (fp16 on CUDA only, with loss scaling)
+
+class Option(NamedTuple):
+    default: Any
+    kind: Any           # the type the value must have (torchlight.validation)
+
+
+Count = Annotated[int, Range(ge=0)]
+Positive = Annotated[int, Range(ge=1)]
+Fraction = Annotated[float, Range(ge=0, lt=1)]
+
+# Every key a config may hold: its default (CTR-GCN's names where CTR-GCN has the key) and type.
+OPTIONS = {
+    # default: work_dir/<config path below config/, without .yaml>
+    'work_dir': Option(None, Optional[str]),
+    'phase': Option('train', Literal['train', 'test']),
+    # checkpoint to test (phase test) or to start training from
+    'weights': Option(None, Optional[str]),
+    'seed': Option(1, Count),
+    # auto (CUDA if present) | cpu | GPU id | list of GPU ids: checked by parse_device, which reads it
+    'device': Option('auto', Any),
+    'model': Option(None, Optional[str]),      # name in the model registry, e.g. ctrgcn
+    'model_args': Option({}, dict),
+    'feeder': Option(None, Optional[str]),     # name in the feeder registry, e.g. skeleton
+    'train_feeder_args': Option({}, dict),
+    'test_feeder_args': Option({}, dict),
+    # > 0: hold out this fraction of the training set to choose the best epoch
+    'val_ratio': Option(0.0, Fraction),
+    'num_worker': Option(2, Count),            # DataLoader worker processes
+    'batch_size': Option(64, Positive),
+    'test_batch_size': Option(64, Positive),
+    'base_lr': Option(0.1, Annotated[float, Range(gt=0)]),
+    'lr_scheduler': Option('step', Literal['step', 'cosine']),
+    # epochs at which the step schedule multiplies the lr by lr_decay_rate
+    'step': Option([35, 55], list[Count]),
+    'lr_decay_rate': Option(0.1, Annotated[float, Range(gt=0, le=1)]),
+    # linear warm-up: lr = base_lr · (epoch + 1) / warm_up_epoch
+    'warm_up_epoch': Option(5, Count),
+    'momentum': Option(0.9, Fraction),
+    'nesterov': Option(True, bool),
+    'weight_decay': Option(4e-4, Annotated[float, Range(ge=0)]),
+    'label_smoothing': Option(0.0, Fraction),
+    # weights of the models' auxiliary losses
+    'loss_args': Option({'sf_redundancy': 0.1, 'sf_consistency': 0.1},
+                        dict[str, Annotated[float, Range(ge=0)]]),
+    'num_epoch': Option(65, Positive),
+    'eval_interval': Option(1, Positive),      # evaluate every this many epochs (and after the last)
+    # YAML file of confusable class groups, e.g. config/ambiguous/demo.yaml
+    'ambiguous_groups': Option(None, Optional[str]),
+    # mixed precision: fp16 on CUDA only, with loss scaling
+    'amp': Option('off', Literal['off', 'bf16', 'fp16']),
 }
+DEFAULTS = {key: option.default for key, option in OPTIONS.items()}
 DICT_KEYS = [k for k, v in DEFAULTS.items() if isinstance(v, dict)]
-LIST_KEYS = ['step']
+LIST_KEYS = [k for k, option in OPTIONS.items() if typing.get_origin(option.kind) is list]
+# What --resume may change: the number of epochs (raised only), what does not change the results, and
+# where the run is.
+RESUME_MAY_CHANGE = ('num_epoch', 'num_worker', 'work_dir')
 
 
 def _read_yaml(path):
     if not os.path.isfile(path):
         raise ConfigError(f'config file not found: {path}')
-    with open(path) as f:
-        try:
-            content = yaml.safe_load(f)
-        except yaml.YAMLError as err:
-            raise ConfigError(f'{path} is not valid YAML: {err}') from None
+    content = read_yaml(path, 'config file')
     if content is None:
         return {}
     if not isinstance(content, dict):
@@ -92,9 +120,9 @@ def default_work_dir(config_path):
 
 
 def parse_value(text):
-    """A command-line token read as YAML (numbers, booleans, null, lists); never executes anything."""
+    """A command-line token read as YAML (numbers, booleans, null, lists); never executes code."""
     try:
-        return yaml.safe_load(text)
+        return parse(text)
     except yaml.YAMLError:
         return text
 
@@ -110,12 +138,13 @@ def set_dotted(mapping, dotted_key, value):
 
 
 def override(cfg, key, tokens):
-    """Apply `--key tokens...`: `k=v` pairs (dotted k allowed) for mapping keys, values otherwise."""
+    """Apply `--key tokens...`: `k=v` pairs (dotted k allowed) for mapping keys, else values."""
     if key in DICT_KEYS:
         args = copy.deepcopy(cfg.get(key) or {})
         for token in tokens:
             if '=' not in token:
-                raise ConfigError(f"--{key} takes key=value pairs (e.g. --{key} bone=True), got '{token}'")
+                raise ConfigError(f"--{key} takes key=value pairs (e.g. --{key} bone=True), "
+                                  f"got '{token}'")
             name, value = token.split('=', 1)
             set_dotted(args, name, parse_value(value))
         cfg[key] = args
@@ -127,11 +156,13 @@ def override(cfg, key, tokens):
 def build_parser():
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
-        description='Train or test a skeleton action recognition model. Every config key can be given as '
-                    '--key value; mapping keys take key=value pairs.')
+        description='Train or test a skeleton action recognition model. Every config key can be '
+                    'given as --key value; mapping keys take key=value pairs.')
     parser.add_argument('--config', required=True, help='YAML config file')
-    parser.add_argument('--resume', action='store_true', help='continue the run in work_dir from last.pt')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing work_dir')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue the run in work_dir from last.pt, with its own configuration')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace the run in work_dir')
     for key in DEFAULTS:
         flags = [f'--{key}'] + ([f'--{key.replace("_", "-")}'] if '_' in key else [])
         parser.add_argument(*flags, dest=key, nargs='+', metavar='VALUE', default=argparse.SUPPRESS)
@@ -139,7 +170,7 @@ def build_parser():
 
 
 def parse_args(argv=None):
-    """Parse the command line: returns (resolved config, run flags {'resume', 'overwrite', 'config'})."""
+    """The command line: (resolved config, run flags {'resume', 'overwrite', 'config'})."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -170,45 +201,53 @@ def _require(condition, message):
         raise ConfigError(message)
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+def stream_of(feeder, arguments):
+    """'joint', 'bone', 'joint_motion' or 'bone_motion', as the feeder arguments bone and vel say."""
+    from feeders import FEEDERS
+    params = inspect.signature(FEEDERS.get(feeder)).parameters
+    bone, vel = (arguments.get(key, params[key].default if key in params else False)
+                 for key in ('bone', 'vel'))
+    return ('bone' if bone else 'joint') + ('_motion' if vel else '')
 
 
 def validate(cfg):
+    """Check every value against its declared type, then what involves several keys."""
     from feeders import FEEDERS
     from model import MODELS
-    _require(cfg['model'] is not None, f"no model given: set 'model' to one of {', '.join(MODELS.names())}")
-    MODELS.get(cfg['model'])
-    _require(cfg['feeder'] is not None, f"no feeder given: set 'feeder' to one of {', '.join(FEEDERS.names())}")
-    FEEDERS.get(cfg['feeder'])
-    _require(cfg['phase'] in ('train', 'test'), f"phase must be train or test, got '{cfg['phase']}'")
-    _require(cfg['phase'] == 'train' or cfg['weights'], 'phase test needs --weights <checkpoint>')
-    for key in ('base_lr', 'lr_decay_rate', 'weight_decay', 'momentum', 'label_smoothing', 'val_ratio'):
-        _require(_is_number(cfg[key]), f'{key} must be a number, got {cfg[key]!r}')
-    _require(cfg['base_lr'] > 0, f"base_lr must be positive, got {cfg['base_lr']}")
-    _require(cfg['weight_decay'] >= 0, f"weight_decay must be >= 0, got {cfg['weight_decay']}")
-    _require(0 <= cfg['label_smoothing'] < 1, f"label_smoothing must be in [0, 1), got {cfg['label_smoothing']}")
-    _require(0 <= cfg['val_ratio'] < 1, f"val_ratio must be in [0, 1), got {cfg['val_ratio']}")
-    for key in ('batch_size', 'test_batch_size', 'num_epoch', 'eval_interval'):
-        _require(_is_int(cfg[key]) and cfg[key] >= 1, f'{key} must be a positive integer, got {cfg[key]!r}')
-    for key in ('warm_up_epoch', 'num_worker', 'seed'):
-        _require(_is_int(cfg[key]) and cfg[key] >= 0, f'{key} must be an integer >= 0, got {cfg[key]!r}')
-    _require(isinstance(cfg['step'], list) and all(_is_int(s) and s >= 0 for s in cfg['step']),
-             f"step must be a list of epochs, got {cfg['step']!r}")
-    _require(cfg['amp'] in ('off', 'bf16', 'fp16'), f"amp must be off, bf16 or fp16, got '{cfg['amp']}'")
-    _require(cfg['lr_scheduler'] in ('step', 'cosine'),
-             f"lr_scheduler must be step or cosine, got '{cfg['lr_scheduler']}'")
-    for key in DICT_KEYS:
-        _require(isinstance(cfg[key], dict), f'{key} must be a mapping, got {cfg[key]!r}')
     from model.losses import AUX_LOSSES
+    for key, option in OPTIONS.items():
+        check_value(key, cfg[key], option.kind)
+    _require(cfg['model'] is not None,
+             f"no model given: set 'model' to one of {', '.join(MODELS.names())}")
+    _require(cfg['feeder'] is not None,
+             f"no feeder given: set 'feeder' to one of {', '.join(FEEDERS.names())}")
+    MODELS.check(cfg['model'], cfg['model_args'], 'model_args')
+    for key in ('train_feeder_args', 'test_feeder_args'):
+        FEEDERS.check(cfg['feeder'], cfg[key], key)
+    _require(cfg['phase'] == 'train' or cfg['weights'], 'phase test needs --weights <checkpoint>')
+    # torch's SGD refuses Nesterov without momentum, deep inside the optimiser.
+    _require(not (cfg['nesterov'] and cfg['momentum'] == 0), 'nesterov: true needs momentum > 0')
     check_keys(cfg['loss_args'], AUX_LOSSES, 'loss_args')
-    for name, weight in cfg['loss_args'].items():
-        _require(_is_number(weight) and weight >= 0, f'loss_args.{name} must be a number >= 0, got {weight!r}')
+    if cfg['phase'] == 'train':
+        train, test = (stream_of(cfg['feeder'], cfg[key])
+                       for key in ('train_feeder_args', 'test_feeder_args'))
+        _require(train == test, f'train_feeder_args and test_feeder_args select different streams '
+                                f'({train} and {test}): set bone and vel alike in both')
     parse_device(cfg['device'])
+
+
+def resumed_config(cfg, saved, source):
+    """The configuration to continue a run with: its own (`saved`), refusing any other setting on the
+    command line or in the config file but a raised num_epoch (and num_worker, work_dir)."""
+    changed = [key for key in DEFAULTS
+               if key not in RESUME_MAY_CHANGE and cfg[key] != saved.get(key, DEFAULTS[key])]
+    if changed:
+        raise ConfigError(f'--resume continues the configuration saved in {source}; these options '
+                          f'differ from it: {", ".join(changed)} (start a new run to change them)')
+    if cfg['num_epoch'] < saved['num_epoch']:
+        raise ConfigError(f"--resume: num_epoch may be raised, not lowered (the run was set to "
+                          f"{saved['num_epoch']} epochs)")
+    return {**saved, **{key: cfg[key] for key in RESUME_MAY_CHANGE}}
 
 
 def parse_device(device):
@@ -216,11 +255,11 @@ def parse_device(device):
     if device in ('auto', 'cpu'):
         return device
     ids = device if isinstance(device, list) else [device]
-    if not ids or not all(_is_int(i) and i >= 0 for i in ids):
-        raise ConfigError(f"device must be auto, cpu, or GPU ids such as '0' or '0 1'; got {device!r}")
+    if not ids or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+        raise ConfigError(f"device must be auto, cpu, or GPU ids such as '0' or '0 1'; "
+                          f"got {device!r}")
     return ids
 
 
 def save_config(cfg, path):
-    with open(path, 'w') as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+    atomic_write(path, yaml.safe_dump(cfg, sort_keys=False).encode())

@@ -1,24 +1,8 @@
 """Name → class registries, so that a config names components without importing code."""
-import difflib
-import inspect
+from torchlight.errors import ConfigError
+from torchlight.validation import check_arguments, check_keys, closest
 
-
-class ConfigError(ValueError):
-    """A problem with the user's configuration or input files, reported as one line."""
-
-
-def closest(name, choices):
-    """' (did you mean X?)' for the closest valid choice, or '' when nothing is close."""
-    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ''
-
-
-def check_keys(given, valid, where):
-    """Raise ConfigError naming the first key of `given` that is not in `valid`."""
-    for key in given:
-        if key not in valid:
-            raise ConfigError(f"unknown key '{key}' in {where}{closest(key, valid)}; "
-                              f"valid keys: {', '.join(sorted(valid))}")
+__all__ = ['ConfigError', 'Registry', 'check_keys', 'closest']
 
 
 class Registry:
@@ -43,10 +27,11 @@ class Registry:
                               f"known: {', '.join(self.names())}")
         return self._entries[name]
 
+    def check(self, name, arguments, where):
+        """Refuse arguments that entry `name` does not take or whose values do not fit its annotations."""
+        check_arguments(self.get(name), arguments, where)
+
     def build(self, name, **kwargs):
-        """Instantiate entry `name`, refusing keyword arguments its signature does not take."""
-        obj = self.get(name)
-        params = inspect.signature(obj).parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            check_keys(kwargs, [p for p in params if p != 'self'], f'the arguments of {self.kind} {name!r}')
-        return obj(**kwargs)
+        """Instantiate entry `name` from checked keyword arguments."""
+        self.check(name, kwargs, f'{self.kind}_args')
+        return self.get(name)(**kwargs)

@@ -1,0 +1,5 @@
+"""The one error type that the command-line tools turn into a single `error: ...` line (exit code 2)."""
+
+
+class ConfigError(ValueError):
+    """A problem with the user's configuration or input files, reported as one line."""

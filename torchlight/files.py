@@ -1,0 +1,72 @@
+"""Files written so that a crash never leaves a half-written one under its final name, and the cleanup of
+the temporary files that a killed process leaves behind."""
+import os
+import re
+import shutil
+
+# `<final name>.tmp<PID>`: what atomic writes (and the data preparation) write before renaming.
+TEMPORARY = re.compile(r'\.tmp(\d+)$')
+
+
+def temporary_name(path):
+    return f'{path}.tmp{os.getpid()}'
+
+
+def atomic_write(path, data):
+    """Write bytes to a temporary file, then rename it over `path`."""
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:         # alive, but another user's
+        return True
+    return True
+
+
+def remove_leftovers(folder, pattern=TEMPORARY):
+    """Remove the files and folders under `folder` whose names match `pattern` (its group: a PID) and
+    whose process is gone; returns [(path, bytes)] of what was removed."""
+    removed = []
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            match = pattern.search(name)
+            if match and not process_alive(int(match.group(1))):
+                path = os.path.join(root, name)
+                removed.append((path, size_of(path)))
+                remove(path)
+        dirs[:] = [d for d in dirs if os.path.isdir(os.path.join(root, d))]
+    return removed
+
+
+def size_of(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+
+
+def remove(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    else:
+        os.remove(path)
+
+
+def describe_removed(removed, why):
+    """One line saying what `remove_leftovers` removed, or None."""
+    if not removed:
+        return None
+    total = sum(size for _, size in removed)
+    names = ', '.join(path for path, _ in removed[:5]) + (', ...' if len(removed) > 5 else '')
+    return f'removed {len(removed)} {why} ({total / 2**20:.1f} MiB): {names}'
