@@ -1,77 +1,97 @@
 """Train or test a skeleton action recognition model: python main.py --config config/demo/joint.yaml"""
 import os
-import shutil
 import sys
-import time
 
 from torchlight import distributed
-from torchlight.config import parse_args, save_config
+from torchlight.checkpoint import load_checkpoint
+from torchlight.config import parse_args, resumed_config, save_config
 from torchlight.distributed import Context
 from torchlight.log import close_logger, make_logger, silent_logger
 from torchlight.registry import ConfigError
 from torchlight.trainer import Trainer, select_device
+from torchlight.workdir import new_test_folder, open_training_folder
 
 
-def prepare_work_dir(cfg, flags):
-    """The directory this run writes to; never silently replaces earlier results."""
-    work_dir = cfg['work_dir']
-    if cfg['phase'] == 'test':
-        # A test run writes beside the training run it evaluates, in a new folder each time.
-        out = os.path.join(work_dir, time.strftime('test_%Y%m%d-%H%M%S'))
-        os.makedirs(out, exist_ok=False)
-        return out
-    if flags['resume']:
-        if not os.path.isfile(os.path.join(work_dir, 'last.pt')):
-            raise ConfigError(f'--resume: no {work_dir}/last.pt to resume from')
+class Session:
+    """What one process of a run holds: its config, trainer, folder and (process 0 of a training run) the
+    work dir's lock."""
+
+    def __init__(self):
+        self.context, self.lock, self.notes = Context(), None, []
+
+    def start(self, argv):
+        cfg, self.flags = parse_args(argv)
+        self.context = distributed.init_from_environment(
+            use_cuda=select_device(cfg['device']).type == 'cuda')
+        checkpoint, last = None, os.path.join(cfg['work_dir'], 'last.pt')
+        if self.flags['resume'] and cfg['phase'] == 'train':
+            if not os.path.isfile(last):
+                raise ConfigError(f'--resume: no {last} to resume from')
+            checkpoint = load_checkpoint(last)
+            cfg = resumed_config(cfg, checkpoint.get('config') or {}, last)
+        self.cfg = cfg
+        self.trainer = Trainer(cfg, self.context)
+        self.work_dir = self.prepare_folder()
+        if checkpoint is not None:
+            self.trainer.resume(checkpoint, last)
+
+    def prepare_folder(self):
+        """Process 0 prepares the folder (and says why not); the others learn its name, or the error."""
+        work_dir, problem = None, None
+        if self.context.is_main:
+            try:
+                work_dir = self.open_folder()
+            except ConfigError as err:
+                problem = str(err)
+        work_dir, problem = distributed.broadcast((work_dir, problem), self.context)
+        if problem:
+            raise ConfigError(problem)
         return work_dir
-    if os.path.isdir(work_dir) and os.listdir(work_dir):
-        if not flags['overwrite']:
-            raise ConfigError(f'work_dir {work_dir} already holds a run; pass --resume to continue it, '
-                              f'--overwrite to replace it, or --work-dir to write elsewhere')
-        shutil.rmtree(work_dir)
-    os.makedirs(work_dir, exist_ok=True)
-    return work_dir
+
+    def open_folder(self):
+        cfg = self.cfg
+        if cfg['phase'] == 'test':
+            # A test run writes beside the training run it evaluates, in a new folder each time.
+            return new_test_folder(cfg['work_dir'])
+        self.lock, self.notes = open_training_folder(cfg['work_dir'], self.flags['resume'],
+                                                     self.flags['overwrite'])
+        save_config(cfg, os.path.join(cfg['work_dir'], 'config.yaml'))
+        return cfg['work_dir']
+
+    def run(self):
+        logger = make_logger(self.work_dir) if self.context.is_main else silent_logger()
+        try:
+            for note in self.notes:
+                logger.info(note)
+            if self.cfg['phase'] == 'train':
+                self.trainer.fit(self.work_dir, logger)
+            else:
+                self.trainer.test(self.work_dir, logger)
+        except ConfigError as err:
+            logger.error(f'error: {err}')
+            return 2
+        finally:
+            close_logger(logger)
+            self.close()
+        return 0
+
+    def close(self):
+        if self.lock is not None:
+            self.lock.release()
+        distributed.shutdown()
 
 
 def main(argv=None):
     """One process, or one of the processes of `torchrun --nproc_per_node N main.py ...` (DDP)."""
-    context = Context()
+    session = Session()
     try:
-        cfg, flags = parse_args(argv)
-        context = distributed.init_from_environment(use_cuda=select_device(cfg['device']).type == 'cuda')
-        trainer = Trainer(cfg, context)
-        if flags['resume'] and cfg['phase'] == 'train':
-            trainer.resume(os.path.join(cfg['work_dir'], 'last.pt'))
-        # Process 0 prepares the folder (and says why not); the others learn its name, or the error, from it.
-        work_dir, problem = None, None
-        if context.is_main:
-            try:
-                work_dir = prepare_work_dir(cfg, flags)
-            except ConfigError as err:
-                problem = str(err)
-        work_dir, problem = distributed.broadcast((work_dir, problem), context)
-        if problem:
-            raise ConfigError(problem)
+        session.start(argv)
     except ConfigError as err:
-        if context.is_main:
+        if session.context.is_main:
             print(f'error: {err}', file=sys.stderr)
-        distributed.shutdown()
+        session.close()
         return 2
-    if context.is_main and not flags['resume']:
-        save_config(cfg, os.path.join(work_dir, 'config.yaml'))
-    logger = make_logger(work_dir) if context.is_main else silent_logger()
-    try:
-        if cfg['phase'] == 'train':
-            trainer.fit(work_dir, logger)
-        else:
-            trainer.test(work_dir, logger)
-    except ConfigError as err:
-        logger.error(f'error: {err}')
-        return 2
-    finally:
-        close_logger(logger)
-        distributed.shutdown()
-    return 0
+    return session.run()
 
 
 if __name__ == '__main__':

@@ -60,6 +60,24 @@ def gather_in_order(array, context):
     return np.concatenate(parts)
 
 
+def gather_objects(value, context):
+    """[value of process 0, value of process 1, ...] on every process."""
+    if not context.active:
+        return [value]
+    parts = [None] * context.world_size
+    dist.all_gather_object(parts, value)
+    return parts
+
+
+def any_over_processes(flag, context):
+    """Whether `flag` holds on any process (so that every process takes the same branch)."""
+    if not context.active:
+        return bool(flag)
+    total = torch.tensor([float(flag)], device=context.device)
+    dist.all_reduce(total)
+    return bool(total.item())
+
+
 def broadcast(value, context):
     """Rank 0's value, on every process."""
     if not context.active:

@@ -4,7 +4,19 @@ import os
 import sys
 
 
+def interactive():
+    """Whether progress bars are wanted: on a terminal only (redirected to a file, they would fill it with
+    fragments; the log has one line per epoch)."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+class BelowError(logging.Filter):
+    def filter(self, record):
+        return record.levelno < logging.ERROR
+
+
 def make_logger(work_dir, name='sfhead'):
+    """Information to stdout, errors to stderr, both to <work_dir>/log.txt."""
     logger = logging.getLogger(f'{name}.{os.path.abspath(work_dir)}')
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -12,11 +24,15 @@ def make_logger(work_dir, name='sfhead'):
         logger.removeHandler(handler)
         handler.close()
     console = logging.StreamHandler(sys.stdout)
-    console.setFormatter(logging.Formatter('%(message)s'))
+    console.addFilter(BelowError())
+    errors = logging.StreamHandler(sys.stderr)
+    errors.setLevel(logging.ERROR)
+    for handler in (console, errors):
+        handler.setFormatter(logging.Formatter('%(message)s'))
     to_file = logging.FileHandler(os.path.join(work_dir, 'log.txt'))
     to_file.setFormatter(logging.Formatter('[%(asctime)s] %(message)s', '%Y-%m-%d %H:%M:%S'))
-    logger.addHandler(console)
-    logger.addHandler(to_file)
+    for handler in (console, errors, to_file):
+        logger.addHandler(handler)
     return logger
 
 

@@ -16,9 +16,25 @@ from tqdm import tqdm
 from feeders import build_feeder
 from model import build_model, full_model_args
 from torchlight import plots
-from torchlight.checkpoint import apply_weights, extract_state_dict, load_checkpoint, save_checkpoint
+from torchlight.checkpoint import (
+    apply_weights,
+    check_finite_weights,
+    extract_state_dict,
+    load_checkpoint,
+    save_checkpoint,
+)
 from torchlight.config import parse_device
-from torchlight.distributed import Context, gather_in_order, shard, share_buffers, sum_over_processes
+from torchlight.distributed import (
+    Context,
+    any_over_processes,
+    gather_in_order,
+    gather_objects,
+    shard,
+    share_buffers,
+    sum_over_processes,
+)
+from torchlight.files import atomic_write
+from torchlight.log import interactive
 from torchlight.metrics import evaluate_scores, format_groups, format_metrics, load_groups
 from torchlight.registry import ConfigError
 
@@ -66,6 +82,29 @@ def inference_args(name, model_args):
     return args
 
 
+def require_full_batch(loader, samples, batch_size, context):
+    """Refuse, before anything is written, a training set that gives no full batch (the last, smaller one
+    is dropped, as the reference does)."""
+    if len(loader) == 0:
+        over = f' over {context.world_size} processes' if context.active else ''
+        raise ConfigError(f'the training set holds {samples} samples, fewer than one batch of batch_size '
+                          f'{batch_size}{over}: lower batch_size to at most {samples}')
+
+
+def sample_names(dataset):
+    if isinstance(dataset, Subset):
+        return [dataset.dataset.names[i] for i in dataset.indices]
+    return dataset.names
+
+
+def refuse_non_finite(scores, dataset, split):
+    """NaN or Inf scores are never turned into an accuracy."""
+    bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+    if len(bad):
+        raise ConfigError(f'the model gives NaN or Inf scores for {len(bad)} of {len(scores)} {split} '
+                          f'samples (e.g. {sample_names(dataset)[bad[0]]}): no accuracy computed from them')
+
+
 class NoWriter:
     """Stands in for the tensorboard writer in the processes that do not write (all but rank 0)."""
 
@@ -105,14 +144,15 @@ class Trainer:
         if cfg['phase'] == 'train':
             self._build_training()
 
-    def load(self, path):
-        """Load a checkpoint's weights, first refusing one written for another model, dataset or stream.
+    def load(self, path, checkpoint=None):
+        """Load a checkpoint's weights (read from `path` unless given), first refusing one written for
+        another model, dataset or stream.
 
         Branch-mode SF-Heads of a checkpoint are left out when this config's model has none.
         """
-        checkpoint = load_checkpoint(path)
-        state = extract_state_dict(checkpoint)
-        if isinstance(checkpoint, dict) and 'meta' in checkpoint:
+        checkpoint = load_checkpoint(path) if checkpoint is None else checkpoint
+        state = extract_state_dict(checkpoint, path)
+        if 'meta' in checkpoint:
             self.check_meta(checkpoint['meta'], path)
             has_heads = any('.sf_head.' in k for k in self.model.state_dict())
             if not has_heads and checkpoint['config']['model_args'].get('sf_head'):
@@ -145,6 +185,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
         self.start_epoch = 0
         self.best = None   # {'epoch', 'split', 'top1', 'test'} of the best evaluation so far
+        self.last = None   # {'epoch', 'test', 'scores'} of the latest evaluation
 
     def training_loader_and_net(self, subset):
         """One process: a seeded shuffle and the model itself. Several (torchrun): each process takes its share
@@ -152,8 +193,10 @@ class Trainer:
         cfg, context = self.cfg, self.context
         self.shuffle, self.sampler = torch.Generator(), None
         if not context.active:
-            return DataLoader(subset, batch_size=cfg['batch_size'], shuffle=True, drop_last=True,
-                              num_workers=cfg['num_worker'], generator=self.shuffle), self.model
+            loader = DataLoader(subset, batch_size=cfg['batch_size'], shuffle=True, drop_last=True,
+                                num_workers=cfg['num_worker'], generator=self.shuffle)
+            require_full_batch(loader, len(subset), cfg['batch_size'], context)
+            return loader, self.model
         if cfg['batch_size'] % context.world_size:
             raise ConfigError(f"batch_size {cfg['batch_size']} (the global batch) does not split over "
                               f"{context.world_size} processes")
@@ -161,6 +204,7 @@ class Trainer:
                                           drop_last=True)
         loader = DataLoader(subset, batch_size=cfg['batch_size'] // context.world_size, sampler=self.sampler,
                             drop_last=True, num_workers=cfg['num_worker'])
+        require_full_batch(loader, len(subset), cfg['batch_size'], context)
         devices = [self.device] if self.device.type == 'cuda' else None
         return loader, DistributedDataParallel(self.model, device_ids=devices)
 
@@ -181,7 +225,7 @@ class Trainer:
         local = Subset(dataset, shard(len(dataset), self.context)) if self.context.active else dataset
         scores, labels, total_loss = [], [], 0.0
         for data, label, _ in tqdm(self.loader(local), desc=desc, leave=False, dynamic_ncols=True,
-                                   disable=not self.context.is_main):
+                                   disable=not (self.context.is_main and interactive())):
             with self.autocast():
                 logits = self.model(data.to(self.device)).float()
             total_loss += self.loss(logits, label.to(self.device)).item() * len(label)
@@ -196,6 +240,7 @@ class Trainer:
 
     def evaluate(self, dataset, desc):
         scores, labels, loss = self.predict(dataset, desc)
+        refuse_non_finite(scores, dataset, desc)
         metrics = evaluate_scores(scores, labels, len(self.class_names), self.groups)
         metrics['loss'] = loss
         return scores, metrics
@@ -203,9 +248,7 @@ class Trainer:
     @staticmethod
     def save_scores(dataset, scores, path):
         """CTR-GCN's score format: a dict sample name → score vector, in dataset order."""
-        names = [dataset.dataset.names[i] for i in dataset.indices] if isinstance(dataset, Subset) else dataset.names
-        with open(path, 'wb') as f:
-            pickle.dump(dict(zip(names, scores)), f)
+        atomic_write(path, pickle.dumps(dict(zip(sample_names(dataset), scores))))
 
     # ------------------------------------------------------------------------------------------- training
 
@@ -218,14 +261,15 @@ class Trainer:
             self.shuffle.manual_seed(self.cfg['seed'] * 100_003 + epoch)
         sums = {}
         bar = tqdm(self.train_loader, desc=f'epoch {epoch + 1}', leave=False, dynamic_ncols=True,
-                   disable=not self.context.is_main)
-        for data, label, _ in bar:
+                   disable=not (self.context.is_main and interactive()))
+        for step, (data, label, index) in enumerate(bar, 1):
             data, label = data.to(self.device), label.to(self.device)
             with self.autocast():
                 logits, aux = self.net(data, return_aux=True)
                 parts = {'cross_entropy': self.loss(logits.float(), label), **aux}
                 # total = CE + Σ λ_name · aux_name, the λs from loss_args
                 loss = parts['cross_entropy'] + sum(self.cfg['loss_args'][k] * v for k, v in aux.items())
+            self.stop_if_not_finite(loss, data, index, f'epoch {epoch + 1}, step {step}')
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -240,29 +284,73 @@ class Trainer:
         seen, correct = sums.pop('seen'), sums.pop('correct')
         return {**{name: total / seen for name, total in sums.items()}, 'top1': 100.0 * correct / seen}
 
+    def stop_if_not_finite(self, loss, data, index, where):
+        """Stop before a NaN or Inf loss reaches the weights, on every process at the same step; name the
+        samples whose input holds NaN or Inf."""
+        finite = bool(torch.isfinite(loss))
+        if not any_over_processes(not finite, self.context):
+            return
+        bad = [self.train_set.names[i % len(self.train_set.labels)]
+               for i, sample in zip(index.tolist(), data) if not torch.isfinite(sample).all()]
+        bad = sum(gather_objects(bad, self.context), [])
+        value = 'is not finite on another process' if finite else f'is {loss.item()}'
+        cause = (f'; the input holds NaN or Inf in sample {", ".join(bad)}' if bad
+                 else ' (a too large base_lr?)')
+        raise ConfigError(f'the training loss {value} at {where}{cause}; training stopped, the '
+                          f'checkpoints keep the last finite weights')
+
     def state(self, epoch):
+        """Everything `resume` needs, with the random states of every process (CPU, and CUDA's)."""
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == 'cuda' else None
+        rng = gather_objects({'torch': torch.get_rng_state(), 'cuda': cuda}, self.context)
         return {
             'model': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(),
             'scheduler': self.scheduler.state_dict(), 'epoch': epoch, 'best': self.best,
-            'rng': {'torch': torch.get_rng_state()}, 'config': self.cfg, 'meta': self.meta,
+            'last': self.last, 'rng': {key: [r[key] for r in rng] for key in ('torch', 'cuda')},
+            'config': self.cfg, 'meta': self.meta,
         }
 
-    def resume(self, path):
-        """Continue from a checkpoint written by `fit` (epoch, optimiser, schedule, RNG, best so far)."""
-        checkpoint = self.load(path)
+    def resume(self, checkpoint, path):
+        """Continue from a checkpoint written by `fit` (epoch, optimiser, schedule, RNG, best so far); one
+        whose epochs are all done only lacks its results.json, which `fit` then writes."""
+        missing = [k for k in ('optimizer', 'scheduler', 'epoch', 'rng', 'best') if k not in checkpoint]
+        if missing:
+            raise ConfigError(f'{path} is not a training checkpoint of this version: it has no '
+                              f'{", ".join(missing)}')
+        self.load(path, checkpoint)
         self.optimizer.load_state_dict(checkpoint['optimizer'])
         self.scheduler.load_state_dict(checkpoint['scheduler'])
-        torch.set_rng_state(checkpoint['rng']['torch'])
+        self.restore_rng(checkpoint['rng'], path)
         self.start_epoch = checkpoint['epoch']
-        self.best = checkpoint['best']
-        if self.start_epoch >= self.cfg['num_epoch']:
+        self.best, self.last = checkpoint['best'], checkpoint.get('last')
+        if self.start_epoch < self.cfg['num_epoch']:
+            return
+        if os.path.isfile(os.path.join(os.path.dirname(path), 'results.json')):
             raise ConfigError(f"nothing to resume: {path} has finished all {self.start_epoch} epochs "
                               f"(raise --num_epoch to train longer)")
+        if self.last is None:
+            raise ConfigError(f'{path} has all its epochs but no record of the last evaluation (an older '
+                              f'version wrote it): raise --num_epoch to train on, or start again')
+
+    def restore_rng(self, rng, path):
+        """This process's random states: each process draws its own dropout masks. (Checkpoints of older
+        versions hold one CPU state.)"""
+        states = rng['torch'] if isinstance(rng['torch'], list) else [rng['torch']]
+        if len(states) != self.context.world_size:
+            raise ConfigError(f'{path} was written by {len(states)} process(es); resume it with as many '
+                              f'(torchrun --nproc_per_node {len(states)}), not '
+                              f'{self.context.world_size}')
+        torch.set_rng_state(states[self.context.rank])
+        cuda = rng.get('cuda', [None])[self.context.rank]
+        if cuda is not None and self.device.type == 'cuda':
+            torch.cuda.set_rng_state(cuda, self.device)
 
     def fit(self, work_dir, logger):
         cfg = self.cfg
         if self.start_epoch:
             logger.info(f'resumed from {work_dir}/last.pt after epoch {self.start_epoch}')
+        if self.start_epoch == cfg['num_epoch']:
+            logger.info('every epoch was done before the run stopped: writing its results.json')
         choose_on = 'val' if self.val_set is not None else 'test'
         logger.info(f"{cfg['model']} on {self.meta['dataset']} {self.meta['benchmark']} ({self.meta['stream']}), "
                     f"{sum(p.numel() for p in self.model.parameters()):,} parameters, device {self.device}; "
@@ -272,7 +360,6 @@ class Trainer:
             logger.info('matplotlib is not installed: no confusion-matrix figures (pip install matplotlib)')
         writes = self.context.is_main
         writer = SummaryWriter(os.path.join(work_dir, 'tensorboard')) if writes else NoWriter()
-        last = None
         for epoch in range(self.start_epoch, cfg['num_epoch']):
             start = time.time()
             lr = self.optimizer.param_groups[0]['lr']
@@ -299,13 +386,14 @@ class Trainer:
                     message += f" | val top-1 {chooser['top1']:.2f} %"
                 if self.best is None or chooser['top1'] > self.best['top1']:
                     self.update_best(work_dir, done, choose_on, chooser['top1'], test, scores)
-                last = {'epoch': done, 'test': json_metrics(test), 'scores': f'epoch{done}_test_score.pkl'}
+                self.last = {'epoch': done, 'test': json_metrics(test),
+                             'scores': f'epoch{done}_test_score.pkl'}
                 if done == cfg['num_epoch']:
                     self.save_epoch_scores(work_dir, done, scores)
             logger.info(message)
             self.save(self.state(done), os.path.join(work_dir, 'last.pt'))
         writer.close()
-        results = {'meta': self.meta, 'last': last, 'best': self.best}
+        results = {'meta': self.meta, 'last': self.last, 'best': self.best}
         self.write_results(results, work_dir)
         self.report(logger, results)
         return results
@@ -325,13 +413,13 @@ class Trainer:
     # Files are written by process 0 only (under torchrun every process holds the same state and scores).
 
     def save(self, state, path):
+        check_finite_weights(state['model'], f"after epoch {state['epoch']}", path)
         if self.context.is_main:
             save_checkpoint(state, path)
 
     def write_results(self, results, work_dir):
         if self.context.is_main:
-            with open(os.path.join(work_dir, 'results.json'), 'w') as f:
-                json.dump(results, f, indent=2)
+            atomic_write(os.path.join(work_dir, 'results.json'), json.dumps(results, indent=2).encode())
 
     def save_epoch_scores(self, work_dir, epoch, scores):
         """epoch{N}_test_score.pkl, and epoch{N}_val_score.pkl when a validation split is held out."""

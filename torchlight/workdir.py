@@ -1,0 +1,100 @@
+"""The folder a run writes to: refused when it is not one, locked against a second writer, cleaned of the
+temporary files of a killed run, and replaced (--overwrite) only when it holds a run of this framework."""
+import fcntl
+import os
+import time
+
+from torchlight.errors import ConfigError
+from torchlight.files import describe_removed, remove, remove_leftovers
+
+LOCK = '.lock'          # holds the PID of the process writing the run; locked with flock while it runs
+
+
+def is_run(folder):
+    """A run of this framework: its config.yaml, and results.json or last.pt."""
+    has = set(os.listdir(folder))
+    return 'config.yaml' in has and bool(has & {'results.json', 'last.pt'})
+
+
+class WorkDirLock:
+    """An exclusive lock on a work dir for the life of this process (the system drops it when the process
+    ends, however it ends); a second writer is refused with the first one's PID."""
+
+    def __init__(self, work_dir):
+        path = os.path.join(work_dir, LOCK)
+        try:
+            self.file = open(path, 'a+')
+        except OSError as err:
+            raise ConfigError(f'work_dir {work_dir} is not writable: {err.strerror}') from None
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            owner = self.file.read().strip() or 'unknown'
+            self.file.close()
+            raise ConfigError(f'work_dir {work_dir} is in use by process {owner}, which is still '
+                              f'running; wait for it to end or stop it first') from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f'{os.getpid()}\n')
+        self.file.flush()
+
+    def release(self):
+        self.file.close()
+
+
+def make_folder(path, option):
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f'{option} {path} is a file, not a folder')
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f'cannot create {option} {path}: {err.strerror}') from None
+
+
+def new_test_folder(work_dir):
+    """work_dir/test_<date-time>, with -2, -3, ... when runs start in the same second."""
+    make_folder(work_dir, 'work_dir')
+    stem = os.path.join(work_dir, time.strftime('test_%Y%m%d-%H%M%S'))
+    for attempt in range(1, 1000):
+        out = stem if attempt == 1 else f'{stem}-{attempt}'
+        try:
+            os.mkdir(out)
+            return out
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise ConfigError(f'cannot write in work_dir {work_dir}: {err.strerror}') from None
+    raise ConfigError(f'{work_dir} already holds 999 test folders of {stem}')
+
+
+def open_training_folder(work_dir, resume, overwrite):
+    """Lock work_dir for a training run and clean it up; returns (lock, [lines for the log])."""
+    make_folder(work_dir, 'work_dir')
+    lock = WorkDirLock(work_dir)
+    try:
+        notes = [describe_removed(remove_leftovers(work_dir), 'temporary files left by a killed run')]
+        content = sorted(set(os.listdir(work_dir)) - {LOCK})
+        if resume and 'last.pt' not in content:
+            raise ConfigError(f'--resume: no {work_dir}/last.pt to resume from')
+        if content and not resume:
+            replace(work_dir, content, overwrite)
+            notes.append(f'replaced the run in {work_dir} (--overwrite)')
+    except BaseException:
+        lock.release()
+        raise
+    return lock, [note for note in notes if note]
+
+
+def replace(work_dir, content, overwrite):
+    """Empty a folder that holds a run, with --overwrite; refuse anything else."""
+    shown = ', '.join(content[:8]) + (', ...' if len(content) > 8 else '')
+    if not is_run(work_dir):
+        raise ConfigError(f'work_dir {work_dir} is not empty and holds no run of this framework '
+                          f'(config.yaml with results.json or last.pt), but {shown}: refused, even '
+                          f'with --overwrite; choose another --work-dir')
+    if not overwrite:
+        raise ConfigError(f'work_dir {work_dir} already holds a run; pass --resume to continue it, '
+                          f'--overwrite to replace it, or --work-dir to write elsewhere')
+    for name in content:
+        remove(os.path.join(work_dir, name))
