@@ -15,6 +15,7 @@ on validation scores (never on the test labels it reports) and then reports the 
 import argparse
 import itertools
 import json
+import math
 import os
 import sys
 
@@ -85,10 +86,15 @@ def evaluation_for(args, first_run, names, num_class):
         dataset, benchmark = dataset or attrs.get('dataset'), benchmark or attrs.get('benchmark')
         if not groups_path and os.path.isfile(os.path.join('config', 'ambiguous', f'{dataset}.yaml')):
             groups_path = os.path.join('config', 'ambiguous', f'{dataset}.yaml')
+    source = args.labels or 'the prepared test split'
     if label_names is not None:
-        labels = align(label_names, labels, names, args.labels or 'the prepared test split')
+        labels = align(label_names, labels, names, source)
     elif len(labels) != len(names):
         raise ConfigError(f'{args.labels} holds {len(labels)} labels for {len(names)} scored samples')
+    outside = [label for label in labels if not 0 <= label < num_class]
+    if outside:
+        raise ConfigError(f'{source}: class id {outside[0]} is outside the {num_class} classes that '
+                          f'the scores hold (0 to {num_class - 1})')
     return Evaluation(names, labels, class_names, groups_path, dataset, benchmark)
 
 
@@ -188,6 +194,8 @@ def main(argv=None):
 def run(args):
     if args.weights and len(args.weights) != len(args.scores):
         raise ConfigError(f'{len(args.weights)} weights for {len(args.scores)} streams')
+    if args.weights and not all(math.isfinite(w) for w in args.weights):
+        raise ConfigError(f'--weights must be finite numbers, got {" ".join(map(str, args.weights))}')
     first_run = next((s for s in args.scores if os.path.isdir(s)), None)
     streams = load_streams(args.scores, args.epoch)
     names, num_class = streams[0][1], streams[0][2].shape[1]

@@ -3,3 +3,13 @@
 
 class DataFileError(ValueError):
     """A raw data file that cannot be prepared; the message names the file (and line where known)."""
+
+
+def read_text(path):
+    """A raw file's text; DataFileError naming the file when it is not text (binary bytes)."""
+    try:
+        with open(path, 'r', newline=None) as f:          # universal newlines: LF and CRLF files alike
+            return f.read()
+    except UnicodeDecodeError as err:
+        raise DataFileError(f'{path}: not a text file (byte 0x{err.object[err.start]:02x} at offset '
+                            f'{err.start})') from None

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data import DataFileError
+from data import DataFileError, read_text
 
 NOISE_LENGTH = 11
 NOISE_SPREAD_X_OVER_Y = 0.8
 NOISE_SPREAD_RATIO = 0.69754
+# x y z, depth x y, colour x y, orientation w x y z, tracking state
+JOINT_LINE_NUMBERS = 12
 NAME = re.compile(r'S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$')
 
 
@@ -62,8 +64,7 @@ def parse_name(name):
 
 def read_bodies(path):
     """Bodies of a `.skeleton` file (in order of appearance) and the number of frames with a body."""
-    with open(path, 'r', newline=None) as f:          # universal newlines: LF and CRLF files alike
-        lines = f.read().split('\n')
+    lines = read_text(path).split('\n')
     cursor = 0
 
     def next_line():
@@ -81,7 +82,8 @@ def read_bodies(path):
 
     bodies = {}
     kept = -1
-    for _ in range(number(next_line(), 'the frame count')):
+    declared = number(next_line(), 'the frame count')
+    for _ in range(declared):
         count = number(next_line(), 'a body count')
         if count == 0:
             continue
@@ -93,6 +95,9 @@ def read_bodies(path):
             joints = np.empty((25, 3), dtype=np.float32)
             for j in range(25):
                 values = next_line()
+                if len(values) != JOINT_LINE_NUMBERS:
+                    raise SkeletonFileError(f'{path}:{cursor}: a joint line has {len(values)} numbers, '
+                                            f'expected {JOINT_LINE_NUMBERS}')
                 try:
                     joints[j] = np.array(values[:3], dtype=np.float32)
                 except ValueError:
@@ -101,6 +106,9 @@ def read_bodies(path):
                     raise SkeletonFileError(f'{path}:{cursor}: NaN or Inf in a joint position')
             body = bodies.setdefault(body_id, Body(first=kept))
             body.joints.append(joints)
+    if any(line.strip() for line in lines[cursor:]):
+        raise SkeletonFileError(f'{path}:{cursor + 1}: more lines after the {declared} frames that the '
+                                f'file declares')
     if kept < 0:
         raise SkeletonFileError(f'{path}: no frame has a body')
     return list(bodies.values()), kept + 1
@@ -163,6 +171,13 @@ def two_actors(bodies, num_frames):
     return frames
 
 
+def centred(frames, path):
+    """`translate`, refusing a file with no non-zero coordinate (it has no origin)."""
+    if not np.any(frames):
+        raise SkeletonFileError(f'{path}: every joint coordinate is zero')
+    return translate(frames)
+
+
 def translate(frames):
     """Subtract joint 2 of actor 1's first non-zero frame; with two actors, an actor's frames that summed
     to 0 stay 0."""
@@ -180,7 +195,7 @@ def prepare_sequence(path):
     if len(bodies) == 1:
         frames = np.zeros((num_frames, 1, 25, 3), dtype=np.float32)
         place(frames, bodies[0], 0)
-        return translate(frames)
+        return centred(frames, path)
     bodies = denoise(bodies)
     if not bodies:
         raise SkeletonFileError(f'{path}: every body is shorter than {NOISE_LENGTH + 1} frames')
@@ -190,7 +205,7 @@ def prepare_sequence(path):
     else:
         frames = two_actors(bodies, num_frames)
     frames = frames[frames.reshape(num_frames, -1).sum(axis=1) != 0]    # drop frames summing to 0
-    return translate(frames)
+    return centred(frames, path)
 
 
 def sample_name(path):

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from data import DataFileError
+from data import DataFileError, read_text
 
 NUM_CLASS = 51
 SEQUENCE = re.compile(r'\d{4}-[LMR]')
@@ -29,8 +29,7 @@ def class_names():
 def read_split_file(path):
     """(training ids, test ids) from a split file: the ids after a "Training videos" heading and after a
     "Validation videos" heading (also spelt "Validataion", as in the dataset's files)."""
-    with open(path) as f:
-        text = f.read()
+    text = read_text(path)
     headings = list(re.finditer(r'(training|validat\w*|testing)\s+videos?\s*:?', text, re.IGNORECASE))
     lists = {}
     for i, heading in enumerate(headings):
@@ -50,19 +49,19 @@ def read_split_file(path):
 def read_skeleton(path):
     """(F, 2, 25, 3) float32: every line of a skeleton file."""
     frames = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                values = np.array(line.replace(',', ' ').split(), dtype=np.float32)
-            except ValueError:
-                raise DataFileError(f'{path}:{number}: not a line of numbers') from None
-            if values.size != 150:
-                raise DataFileError(f'{path}:{number}: {values.size} numbers, expected 150 (2 bodies x 25 joints x 3)')
-            if not np.all(np.isfinite(values)):
-                raise DataFileError(f'{path}:{number}: NaN or Inf')
-            frames.append(values)
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            values = np.array(line.replace(',', ' ').split(), dtype=np.float32)
+        except ValueError:
+            raise DataFileError(f'{path}:{number}: not a line of numbers') from None
+        if values.size != 150:
+            raise DataFileError(f'{path}:{number}: {values.size} numbers, expected 150 '
+                                f'(2 bodies x 25 joints x 3)')
+        if not np.all(np.isfinite(values)):
+            raise DataFileError(f'{path}:{number}: NaN or Inf')
+        frames.append(values)
     if not frames:
         raise DataFileError(f'{path}: empty skeleton file')
     return np.stack(frames).reshape(-1, 2, 25, 3)
@@ -71,22 +70,21 @@ def read_skeleton(path):
 def read_labels(path):
     """([(line number, action id, start, end)], [problems]): malformed lines are problems, not stops."""
     intervals, problems = [], []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            fields = [x for x in re.split(r'[,\s]+', line.strip()) if x]
-            try:
-                action, start, end = (int(x) for x in fields[:3])
-            except ValueError:
-                problems.append(f'{path}:{number}: expected action_id,start_frame,end_frame,confidence')
-                continue
-            if not 1 <= action <= NUM_CLASS:
-                problems.append(f'{path}:{number}: unknown action id {action} (1..{NUM_CLASS})')
-            elif not 0 <= start <= end:
-                problems.append(f'{path}:{number}: bad interval {start}..{end}')
-            else:
-                intervals.append((number, action, start, end))
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = [x for x in re.split(r'[,\s]+', line.strip()) if x]
+        try:
+            action, start, end = (int(x) for x in fields[:3])
+        except ValueError:
+            problems.append(f'{path}:{number}: expected action_id,start_frame,end_frame,confidence')
+            continue
+        if not 1 <= action <= NUM_CLASS:
+            problems.append(f'{path}:{number}: unknown action id {action} (1..{NUM_CLASS})')
+        elif not 0 <= start <= end:
+            problems.append(f'{path}:{number}: bad interval {start}..{end}')
+        else:
+            intervals.append((number, action, start, end))
     return intervals, problems
 
 

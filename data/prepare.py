@@ -15,6 +15,7 @@ import argparse
 import functools
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 
@@ -24,11 +25,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from data import DataFileError  # noqa: E402
 from data.recipes import build_recipe  # noqa: E402
-from feeders.npz import write_reference_npz  # noqa: E402
+from feeders.npz import member_layout, write_reference_npz  # noqa: E402
 from feeders.storage import SplitWriter, read_index  # noqa: E402
+from torchlight.files import describe_removed, remove_leftovers  # noqa: E402
+from torchlight.log import interactive  # noqa: E402
 from torchlight.registry import ConfigError  # noqa: E402
 
 PREPARATION_VERSION = 1
+# What a killed preparation leaves: `<output>.tmp<PID>` files and `.prepare-<PID>` scratch folders.
+LEFTOVER = re.compile(r'(?:\.tmp|^\.prepare-)(\d+)$')
 
 
 def read_source(read, source):
@@ -45,8 +50,10 @@ def prepare(recipe, out, workers=1, strict=False):
     paths = {key: os.path.join(out, key[0], f'{key[1]}.h5') for key in keys}
     rank = {key: {source: i for i, source in enumerate(recipe.splits[key[0]][key[1]])} for key in keys}
     placed = {key: [] for key in keys}      # (rank of the source, clip, arrival index, name, label)
-    problems, samples = [], 0
+    problems, samples = list(recipe.problems), 0
     writers = {}
+    if problems and strict:
+        raise ConfigError(f'{problems[0]} (stopped by --strict)')
     try:
         for key in keys:
             os.makedirs(os.path.dirname(paths[key]), exist_ok=True)
@@ -54,7 +61,8 @@ def prepare(recipe, out, workers=1, strict=False):
         with multiprocessing.Pool(workers) as pool:
             results = pool.imap(functools.partial(read_source, recipe.read), recipe.sources, chunksize=8)
             for source, (clips, trouble) in enumerate(tqdm(results, total=len(recipe.sources),
-                                                           desc=recipe.dataset)):
+                                                           desc=recipe.dataset,
+                                                           disable=not interactive())):
                 if trouble and strict:
                     raise ConfigError(f'{trouble[0]} (stopped by --strict)')
                 problems += trouble
@@ -63,19 +71,38 @@ def prepare(recipe, out, workers=1, strict=False):
                     for key in keys:
                         if source in rank[key]:
                             placed[key].append((rank[key][source], clip, writers[key].add(frames), name, label))
+        if not samples:
+            raise ConfigError(f'no sample could be prepared from the {len(recipe.sources) + len(recipe.problems)} '
+                              f'files found in --raw ({len(problems)} unreadable, e.g. '
+                              f'{problems[0] if problems else "none"}): nothing written')
     except BaseException:
         for writer in writers.values():
             writer.abort()
         raise
-    sizes = {}
+    sizes, replaced = {}, {}
     for key, writer in writers.items():
         entries = sorted(placed[key])
+        replaced[paths[key]] = samples_held(paths[key])
         writer.close([e[2] for e in entries], [e[4] for e in entries], [e[3] for e in entries],
                      dataset=recipe.dataset, benchmark=key[0], split=key[1], layout=recipe.layout,
                      num_class=len(recipe.class_names), class_names=recipe.class_names,
                      preparation_version=PREPARATION_VERSION)
         sizes[paths[key]] = len(entries)
-    return {'sources': len(recipe.sources), 'samples': samples, 'problems': problems, 'sizes': sizes}
+    return {'sources': len(recipe.sources) + len(recipe.problems), 'samples': samples,
+            'problems': problems, 'sizes': sizes, 'replaced': replaced}
+
+
+def samples_held(path):
+    """How many samples an existing output holds (None when there is none), before it is replaced."""
+    if not os.path.exists(path):
+        return None
+    try:
+        if path.endswith('.npz'):
+            return sum(member_layout(path, f'x_{split}')[1][0] for split in ('train', 'test'))
+        return len(read_index(path)['labels'])
+    except (ConfigError, OSError, ValueError):
+        return 'an unreadable number of'
+
 
 
 def prepare_npz(recipe, out, workers=1, strict=False):
@@ -88,10 +115,11 @@ def prepare_npz(recipe, out, workers=1, strict=False):
     try:
         summary = prepare(recipe, scratch, workers, strict)
         longest = max([int(read_index(p)['length'].max(initial=0)) for p in summary['sizes']])
-        sizes = {}
+        sizes, summary['replaced'] = {}, {}
         for benchmark, file_name in recipe.npz_names.items():
             splits = {split: os.path.join(scratch, benchmark, f'{split}.h5') for split in ('train', 'test')}
             path = os.path.join(out, file_name)
+            summary['replaced'][path] = samples_held(path)
             write_reference_npz(path, splits, recipe.class_names, longest)
             sizes[path] = {split: summary['sizes'][p] for split, p in splits.items()}
         summary['sizes'] = sizes
@@ -111,9 +139,20 @@ def print_summary(recipe, summary):
         print(f"    ... and {len(summary['problems']) - 10} more unreadable")
     for path, size in summary['sizes'].items():
         counts = ', '.join(f'{n} {split}' for split, n in size.items()) if isinstance(size, dict) else size
-        print(f'  {path}: {counts} samples')
+        held = summary['replaced'][path]
+        print(f'  {path}: {counts} samples' + ('' if held is None else f' (replaced a file of {held} samples)'))
     if 'frames' in summary:
         print(f"  frames padded to {summary['frames']}, the longest sequence")
+
+
+def clean_output_folder(out):
+    """Refuse an --out that is not a folder; remove what a killed preparation left in it."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f'--out {out} is a file, not a folder')
+    if os.path.isdir(out):
+        note = describe_removed(remove_leftovers(out, LEFTOVER), 'files left by a killed preparation')
+        if note:
+            print(note)
 
 
 def main(argv=None):
@@ -128,6 +167,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     run = prepare_npz if args.format == 'npz' else prepare
     try:
+        clean_output_folder(args.out)
         recipe = build_recipe(args.dataset, args.raw)
         summary = run(recipe, args.out, max(1, args.workers), args.strict)
     except ConfigError as err:

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from data import DataFileError
+from data import DataFileError, read_text
 
 META = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ucla_meta')
 CLASS_NAMES = ('pick up with one hand', 'pick up with two hands', 'drop trash', 'walk around', 'sit down',
@@ -23,8 +23,7 @@ def reference_lists():
 def load_sequence(path):
     """The file's skeletons as (T, 1, 20, 3) float32."""
     try:
-        with open(path) as f:
-            content = json.load(f)
+        content = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise DataFileError(f'{path}:{err.lineno}: not valid JSON ({err.msg})') from None
     try:

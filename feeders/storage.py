@@ -15,6 +15,7 @@ import os
 import h5py
 import numpy as np
 
+from graph import get_layout
 from torchlight.registry import ConfigError
 
 FORMAT_VERSION = 1
@@ -80,15 +81,52 @@ def read_index(path):
             missing = [k for k in REQUIRED if k not in f]
             if missing:
                 raise ConfigError(f'{path} is not a prepared split: it lacks {", ".join(missing)}')
-            return {
+            index = {
                 'labels': f['labels'][:],
                 'names': [n.decode() if isinstance(n, bytes) else n for n in f['names'][:]],
                 'start': f['start'][:],
                 'length': f['length'][:],
                 'attrs': {k: _plain(v) for k, v in f.attrs.items()},
             }
+            shape = f['joints'].shape
     except OSError as err:
         raise ConfigError(f'cannot read {path} as HDF5: {err}') from None
+    check_counts(path, index)
+    check_layout(path, index, shape)
+    return index
+
+
+def check_counts(path, index):
+    """Every per-sample array holds one entry per label, and every sample lies in the stored frames."""
+    count = len(index['labels'])
+    others = [f'{key} {len(index[key])}' for key in ('names', 'start', 'length')
+              if len(index[key]) != count]
+    if others:
+        raise ConfigError(f'{path}: labels holds {count} samples but {", ".join(others)}')
+
+
+def check_layout(path, index, shape):
+    """The stored frames (T, M, V, C) against the recorded layout, and the labels against num_class."""
+    attrs = index['attrs']
+    missing = [key for key in ('layout', 'num_class') if key not in attrs]
+    if missing:
+        raise ConfigError(f'{path} is not a prepared split: it lacks the attribute {missing[0]}')
+    joints = get_layout(attrs['layout']).num_joints
+    if len(shape) != 4 or shape[1] < 1 or shape[2] != joints or shape[3] != 3:
+        raise ConfigError(f'{path}: joints has shape {shape}; the {attrs["layout"]} layout needs '
+                          f'(frames, persons, {joints} joints, 3 channels)')
+    ends = index['start'] + index['length']
+    outside = np.flatnonzero((index['length'] < 1) | (index['start'] < 0) | (ends > shape[0]))
+    if len(outside):
+        i = outside[0]
+        raise ConfigError(f'{path}: sample {index["names"][i]} spans frames {index["start"][i]} to '
+                          f'{ends[i]}, outside the {shape[0]} stored frames')
+    labels, num_class = index['labels'], attrs['num_class']
+    wrong = np.flatnonzero((labels < 0) | (labels >= num_class))
+    if len(wrong):
+        i = wrong[0]
+        raise ConfigError(f'{path}: sample {index["names"][i]} has label {labels[i]}, outside the '
+                          f'{num_class} classes (0 to {num_class - 1})')
 
 
 def _plain(value):

@@ -40,7 +40,11 @@ def find_runs(root, epoch):
     for folder, _, files in sorted(os.walk(root)):
         if 'results.json' not in files or 'config.yaml' not in files:
             continue
-        config, results = read_run(folder)
+        try:
+            config, results = read_run(folder)
+        except ConfigError as err:
+            notes.append(f'{err}; left out')
+            continue
         meta = results.get('meta')
         if meta is None:
             notes.append(f'{folder}: results.json has no meta (written by an older version); left out')

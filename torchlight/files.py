@@ -40,7 +40,7 @@ def remove_leftovers(folder, pattern=TEMPORARY):
     whose process is gone; returns [(path, bytes)] of what was removed."""
     removed = []
     for root, dirs, files in os.walk(folder):
-        for name in dirs + files:
+        for name in sorted(dirs + files):
             match = pattern.search(name)
             if match and not process_alive(int(match.group(1))):
                 path = os.path.join(root, name)

@@ -5,9 +5,9 @@ All accuracies are returned in percent. Scores are (N, K) arrays (logits or prob
 import os
 
 import numpy as np
-import yaml
 
 from torchlight.registry import ConfigError, closest
+from torchlight.yamlfile import read_yaml
 
 
 def topk_accuracy(scores, labels, k):
@@ -58,7 +58,7 @@ def ambiguous_metrics(cm, groups):
     members = sorted({c for classes in groups.values() for c in classes})
     total = int(cm[members].sum()) if members else 0
     accuracy = 100.0 * float(np.trace(cm[np.ix_(members, members)])) / total if total else float('nan')
-    return {'accuracy': accuracy, 'groups': per_group}
+    return {'accuracy': accuracy, 'samples': total, 'groups': per_group}
 
 
 def evaluate_scores(scores, labels, num_class, groups=None):
@@ -104,8 +104,7 @@ def load_groups(path, class_names):
         return None
     if not os.path.isfile(path):
         raise ConfigError(f'ambiguous_groups file not found: {path}')
-    with open(path) as f:
-        groups = yaml.safe_load(f) or {}
+    groups = read_yaml(path) or {}
     if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
         raise ConfigError(f'{path} must map group names to lists of classes')
     return resolve_groups(groups, class_names, path)
@@ -115,7 +114,9 @@ def format_metrics(m):
     """One line of the headline metrics, as the logs print them."""
     text = f"top-1 {m['top1']:.2f} %, top-5 {m['top5']:.2f} %, mean class {m['mean_class']:.2f} %"
     if 'ambiguous' in m:
-        text += f", ambiguous {m['ambiguous']['accuracy']:.2f} %"
+        ambiguous = m['ambiguous']
+        text += (f", ambiguous {ambiguous['accuracy']:.2f} %" if ambiguous.get('samples', 1)
+                 else ', ambiguous: no test samples')
     return text
 
 
@@ -123,6 +124,9 @@ def format_groups(m):
     """One line per ambiguous group."""
     lines = []
     for name, g in m.get('ambiguous', {}).get('groups', {}).items():
+        if not g['samples']:
+            lines.append(f'    {name}: no test samples')
+            continue
         lines.append(f"    {name}: accuracy {g['accuracy']:.2f} %, confused within the group "
                      f"{g['confusion']:.2f} % ({g['samples']} samples)")
     return lines

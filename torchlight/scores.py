@@ -10,9 +10,9 @@ import os
 import pickle
 
 import numpy as np
-import yaml
 
 from torchlight.registry import ConfigError
+from torchlight.yamlfile import read_yaml
 
 # (module, name) of the globals a pickle of plain containers and numpy arrays may need.
 ALLOWED_GLOBALS = {
@@ -51,6 +51,10 @@ def load_scores(path):
         scores = np.stack([np.asarray(v, dtype=np.float64).reshape(-1) for v in content.values()])
     except ValueError:
         raise ConfigError(f'{path}: score vectors of different lengths') from None
+    bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+    if len(bad):
+        raise ConfigError(f'{path}: {len(bad)} score vectors hold NaN or Inf (e.g. {names[bad[0]]}); '
+                          f'no accuracy is computed from them')
     return names, scores
 
 
@@ -62,10 +66,15 @@ def read_run(run_dir):
     for path in paths.values():
         if not os.path.isfile(path):
             raise ConfigError(f'{run_dir} is not a finished run: {os.path.basename(path)} is missing')
-    with open(paths['config.yaml']) as f:
-        config = yaml.safe_load(f)
-    with open(paths['results.json']) as f:
-        results = json.load(f)
+    config = read_yaml(paths['config.yaml'])
+    try:
+        with open(paths['results.json']) as f:
+            results = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{paths['results.json']} is not valid JSON: {err}") from None
+    for path, content in zip(paths.values(), (config, results)):
+        if not isinstance(content, dict):
+            raise ConfigError(f'{path} does not hold a mapping')
     return config, results
 
 

@@ -21,7 +21,8 @@ class WorkDirLock:
     ends, however it ends); a second writer is refused with the first one's PID."""
 
     def __init__(self, work_dir):
-        path = os.path.join(work_dir, LOCK)
+        self.path = path = os.path.join(work_dir, LOCK)
+        self.created = not os.path.exists(path)
         try:
             self.file = open(path, 'a+')
         except OSError as err:
@@ -39,7 +40,11 @@ class WorkDirLock:
         self.file.write(f'{os.getpid()}\n')
         self.file.flush()
 
-    def release(self):
+    def release(self, tidy=False):
+        """Unlock; with `tidy`, also remove the lock file if this process made it (a refused run
+        leaves the folder as it found it)."""
+        if tidy and self.created:
+            os.remove(self.path)
         self.file.close()
 
 
@@ -81,7 +86,7 @@ def open_training_folder(work_dir, resume, overwrite):
             replace(work_dir, content, overwrite)
             notes.append(f'replaced the run in {work_dir} (--overwrite)')
     except BaseException:
-        lock.release()
+        lock.release(tidy=True)
         raise
     return lock, [note for note in notes if note]
 
