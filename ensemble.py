@@ -93,8 +93,8 @@ def evaluation_for(args, first_run, names, num_class):
         raise ConfigError(f'{args.labels} holds {len(labels)} labels for {len(names)} scored samples')
     outside = [label for label in labels if not 0 <= label < num_class]
     if outside:
-        raise ConfigError(f'{source}: class id {outside[0]} is outside the {num_class} classes that '
-                          f'the scores hold (0 to {num_class - 1})')
+        raise ConfigError(f'{source}: class id {outside[0]} is outside the {num_class} classes '
+                          f'that the scores hold (0 to {num_class - 1})')
     return Evaluation(names, labels, class_names, groups_path, dataset, benchmark)
 
 
@@ -195,7 +195,8 @@ def run(args):
     if args.weights and len(args.weights) != len(args.scores):
         raise ConfigError(f'{len(args.weights)} weights for {len(args.scores)} streams')
     if args.weights and not all(math.isfinite(w) for w in args.weights):
-        raise ConfigError(f'--weights must be finite numbers, got {" ".join(map(str, args.weights))}')
+        given = ' '.join(map(str, args.weights))
+        raise ConfigError(f'--weights must be finite numbers, got {given}')
     first_run = next((s for s in args.scores if os.path.isdir(s)), None)
     streams = load_streams(args.scores, args.epoch)
     names, num_class = streams[0][1], streams[0][2].shape[1]

@@ -13,8 +13,8 @@ from torchlight.workdir import new_test_folder, open_training_folder
 
 
 class Session:
-    """What one process of a run holds: its config, trainer, folder and (process 0 of a training run) the
-    work dir's lock."""
+    """What one process of a run holds: its config, trainer, folder and (process 0 of a training
+    run) the work dir's lock."""
 
     def __init__(self):
         self.context, self.lock, self.notes = Context(), None, []
@@ -36,7 +36,8 @@ class Session:
             self.trainer.resume(checkpoint, last)
 
     def prepare_folder(self):
-        """Process 0 prepares the folder (and says why not); the others learn its name, or the error."""
+        """Process 0 prepares the folder (or says why not); the others learn its name or the
+        error."""
         work_dir, problem = None, None
         if self.context.is_main:
             try:

@@ -8,8 +8,9 @@ class DataFileError(ValueError):
 def read_text(path):
     """A raw file's text; DataFileError naming the file when it is not text (binary bytes)."""
     try:
-        with open(path, 'r', newline=None) as f:          # universal newlines: LF and CRLF files alike
+        with open(path, 'r', newline=None) as f:      # universal newlines: LF and CRLF alike
             return f.read()
     except UnicodeDecodeError as err:
-        raise DataFileError(f'{path}: not a text file (byte 0x{err.object[err.start]:02x} at offset '
+        byte = err.object[err.start]
+        raise DataFileError(f'{path}: not a text file (byte 0x{byte:02x} at offset '
                             f'{err.start})') from None

@@ -96,8 +96,8 @@ def read_bodies(path):
             for j in range(25):
                 values = next_line()
                 if len(values) != JOINT_LINE_NUMBERS:
-                    raise SkeletonFileError(f'{path}:{cursor}: a joint line has {len(values)} numbers, '
-                                            f'expected {JOINT_LINE_NUMBERS}')
+                    raise SkeletonFileError(f'{path}:{cursor}: a joint line has {len(values)} '
+                                            f'numbers, expected {JOINT_LINE_NUMBERS}')
                 try:
                     joints[j] = np.array(values[:3], dtype=np.float32)
                 except ValueError:
@@ -107,8 +107,8 @@ def read_bodies(path):
             body = bodies.setdefault(body_id, Body(first=kept))
             body.joints.append(joints)
     if any(line.strip() for line in lines[cursor:]):
-        raise SkeletonFileError(f'{path}:{cursor + 1}: more lines after the {declared} frames that the '
-                                f'file declares')
+        raise SkeletonFileError(f'{path}:{cursor + 1}: more lines after the {declared} frames '
+                                f'that the file declares')
     if kept < 0:
         raise SkeletonFileError(f'{path}: no frame has a body')
     return list(bodies.values()), kept + 1

@@ -72,8 +72,9 @@ def prepare(recipe, out, workers=1, strict=False):
                         if source in rank[key]:
                             placed[key].append((rank[key][source], clip, writers[key].add(frames), name, label))
         if not samples:
-            raise ConfigError(f'no sample could be prepared from the {len(recipe.sources) + len(recipe.problems)} '
-                              f'files found in --raw ({len(problems)} unreadable, e.g. '
+            found = len(recipe.sources) + len(recipe.problems)
+            raise ConfigError(f'no sample could be prepared from the {found} files found in --raw '
+                              f'({len(problems)} unreadable, e.g. '
                               f'{problems[0] if problems else "none"}): nothing written')
     except BaseException:
         for writer in writers.values():
@@ -93,7 +94,7 @@ def prepare(recipe, out, workers=1, strict=False):
 
 
 def samples_held(path):
-    """How many samples an existing output holds (None when there is none), before it is replaced."""
+    """How many samples an existing output holds (None when there is none), before replacing it."""
     if not os.path.exists(path):
         return None
     try:
@@ -140,7 +141,8 @@ def print_summary(recipe, summary):
     for path, size in summary['sizes'].items():
         counts = ', '.join(f'{n} {split}' for split, n in size.items()) if isinstance(size, dict) else size
         held = summary['replaced'][path]
-        print(f'  {path}: {counts} samples' + ('' if held is None else f' (replaced a file of {held} samples)'))
+        replaced = '' if held is None else f' (replaced a file of {held} samples)'
+        print(f'  {path}: {counts} samples{replaced}')
     if 'frames' in summary:
         print(f"  frames padded to {summary['frames']}, the longest sequence")
 
@@ -150,7 +152,8 @@ def clean_output_folder(out):
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f'--out {out} is a file, not a folder')
     if os.path.isdir(out):
-        note = describe_removed(remove_leftovers(out, LEFTOVER), 'files left by a killed preparation')
+        removed = remove_leftovers(out, LEFTOVER)
+        note = describe_removed(removed, 'files left by a killed preparation')
         if note:
             print(note)
 

@@ -30,7 +30,7 @@ class Recipe:
     class_names: list
     npz_names: dict = field(default_factory=dict)      # benchmark → the reference's .npz file name
     left_out: dict = field(default_factory=dict)       # reason → names not read
-    problems: list = field(default_factory=list)       # files refused before reading, with the reason
+    problems: list = field(default_factory=list)       # files refused before reading, and why
 
 
 def files_in(raw, suffix):
@@ -64,7 +64,8 @@ def ntu_recipe(dataset, raw):
     misnamed = [n for n in names if not ntu.NAME.match(n)]
     problems = [f'{os.path.join(raw, n)}.skeleton: not an NTU sample name (SsssCcccPpppRrrrAaaa)'
                 for n in misnamed]
-    names = [n for n in names if n not in misnamed and ntu.parse_name(n)['setup'] in SETUPS[dataset]]
+    names = [n for n in names
+             if n not in misnamed and ntu.parse_name(n)['setup'] in SETUPS[dataset]]
     with open(os.path.join(HERE, 'ntu_meta', NTU_MISSING_LISTS[dataset])) as f:
         missing = {line.strip() for line in f}
     known_missing = [n for n in names if n in missing]
@@ -77,7 +78,8 @@ def ntu_recipe(dataset, raw):
                   functools.partial(read_ntu, dataset),
                   {b: split_orders(names, dataset, b) for b in BENCHMARKS[dataset]},
                   (2, 25, 3), 'ntu25', class_names, short,
-                  {'on the official list of samples with missing skeletons': known_missing}, problems)
+                  {'on the official list of samples with missing skeletons': known_missing},
+                  problems)
 
 
 # ------------------------------------------------------------------------------------------- NW-UCLA

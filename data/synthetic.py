@@ -24,7 +24,8 @@ CAMERA_YAWS = (-45.0, 0.0, 45.0)   # degrees, one camera each
 REPETITIONS = 2
 SEED = 2025
 GENERATOR_VERSION = 1
-DEFAULT_ROOT = os.path.join('data', 'demo', 'xsub')     # relative to the working directory, as configs say
+# Relative to the working directory, as the configs name it.
+DEFAULT_ROOT = os.path.join('data', 'demo', 'xsub')
 
 J = {name: i for i, name in enumerate(NTU25.joints)}
 LEFT, RIGHT = 1.0, -1.0            # sign of x on the subject's side: x points to the subject's left
@@ -260,11 +261,11 @@ def generate(root):
 
 
 def ensure_demo_dataset(root, asked=False):
-    """Generate the demo dataset under `root` unless it is there already: at the default location, or
-    elsewhere when `asked` (a mistyped path must not silently fill a new folder)."""
+    """Generate the demo dataset under `root` unless it is there already: at the default location,
+    or elsewhere when `asked` (a mistyped path must not silently fill a new folder)."""
     if all(os.path.isfile(os.path.join(root, f'{split}.h5')) for split in ('train', 'test')):
         return
     if not asked and os.path.abspath(root) != os.path.abspath(DEFAULT_ROOT):
-        raise ConfigError(f'data file not found: {os.path.join(root, "train.h5")} (the demo data is '
-                          f'generated only at {DEFAULT_ROOT}, or elsewhere with generate: true)')
+        raise ConfigError(f'data file not found: {os.path.join(root, "train.h5")} (the demo data '
+                          f'is generated only at {DEFAULT_ROOT}, or elsewhere with generate: true)')
     generate(root)

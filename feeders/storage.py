@@ -97,7 +97,7 @@ def read_index(path):
 
 
 def check_counts(path, index):
-    """Every per-sample array holds one entry per label, and every sample lies in the stored frames."""
+    """Every per-sample array holds one entry per label."""
     count = len(index['labels'])
     others = [f'{key} {len(index[key])}' for key in ('names', 'start', 'length')
               if len(index[key]) != count]
@@ -106,7 +106,8 @@ def check_counts(path, index):
 
 
 def check_layout(path, index, shape):
-    """The stored frames (T, M, V, C) against the recorded layout, and the labels against num_class."""
+    """The stored frames (T, M, V, C) against the recorded layout, each sample's span against them,
+    and the labels against num_class."""
     attrs = index['attrs']
     missing = [key for key in ('layout', 'num_class') if key not in attrs]
     if missing:

@@ -34,8 +34,9 @@ def test_demo_stream_configs_are_a_few_lines_over_joint():
 
 
 def test_command_line_overrides():
-    cfg, flags = parse_args(['--config', DEMO, '--base_lr', '0.05', '--train_feeder_args', 'bone=True',
-                             '--test_feeder_args', 'bone=True', '--model_args', 'sf_head.groups=4', 'drop_out=0.5', '--device', '0', '1',
+    cfg, flags = parse_args(['--config', DEMO, '--base_lr', '0.05',
+                             '--train_feeder_args', 'bone=True', '--test_feeder_args', 'bone=True',
+                             '--model_args', 'sf_head.groups=4', 'drop_out=0.5', '--device', '0', '1',
                              '--step', '30', '--work-dir', '/tmp/x', '--resume'])
     assert cfg['base_lr'] == 0.05
     assert cfg['train_feeder_args']['bone'] is True and cfg['train_feeder_args']['window_size'] == 32

@@ -13,7 +13,7 @@ LEGACY_MAGIC = b'\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19'
 
 
 def save_checkpoint(state, path):
-    """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written one."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write(path, buffer.getvalue())
@@ -28,10 +28,11 @@ def load_checkpoint(path):
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001  (unpickling errors come in many types)
-        raise ConfigError(f'cannot load {path} as a checkpoint: {unreadable_because(path, err)}') from None
+        raise ConfigError(f'cannot load {path} as a checkpoint: '
+                          f'{unreadable_because(path, err)}') from None
     if not isinstance(checkpoint, dict):
-        raise ConfigError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint (a mapping of '
-                          f'weight names to tensors)')
+        raise ConfigError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint (a '
+                          f'mapping of weight names to tensors)')
     return checkpoint
 
 
@@ -67,7 +68,8 @@ def check_finite_weights(state, when, path):
     """Refuse to write NaN or Inf weights as a checkpoint."""
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise ConfigError(f'the weights hold NaN or Inf {when} ({bad[0]}, ...): not written to {path}')
+        raise ConfigError(f'the weights hold NaN or Inf {when} ({bad[0]}, ...): not written to '
+                          f'{path}')
 
 
 def load_weights(model, path):

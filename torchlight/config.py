@@ -1,8 +1,9 @@
-"""Run configuration: YAML files with `base:` inheritance, defaults, command-line overrides and checks.
+"""Run configuration: YAML files with `base:` inheritance, defaults, command-line overrides and
+checks.
 
-A config is plain data (torchlight.yamlfile: safe YAML); components are named through registries, never
-imported. Every top-level key declares its default and its type below; the feeder's and the model's
-arguments are checked against the annotations of the functions that take them.
+A config is plain data (torchlight.yamlfile: safe YAML); components are named through registries,
+never imported. Every top-level key declares its default and its type below; the feeder's and the
+model's arguments are checked against the annotations of the functions that take them.
 """
 import argparse
 import copy
@@ -37,7 +38,7 @@ OPTIONS = {
     # checkpoint to test (phase test) or to start training from
     'weights': Option(None, Optional[str]),
     'seed': Option(1, Count),
-    # auto (CUDA if present) | cpu | GPU id | list of GPU ids: checked by parse_device, which reads it
+    # auto (CUDA if present) | cpu | GPU id | list of GPU ids: checked by parse_device, its reader
     'device': Option('auto', Any),
     'model': Option(None, Optional[str]),      # name in the model registry, e.g. ctrgcn
     'model_args': Option({}, dict),
@@ -64,7 +65,7 @@ OPTIONS = {
     'loss_args': Option({'sf_redundancy': 0.1, 'sf_consistency': 0.1},
                         dict[str, Annotated[float, Range(ge=0)]]),
     'num_epoch': Option(65, Positive),
-    'eval_interval': Option(1, Positive),      # evaluate every this many epochs (and after the last)
+    'eval_interval': Option(1, Positive),      # evaluate every this many epochs, and after the last
     # YAML file of confusable class groups, e.g. config/ambiguous/demo.yaml
     'ambiguous_groups': Option(None, Optional[str]),
     # mixed precision: fp16 on CUDA only, with loss scaling
@@ -73,8 +74,8 @@ OPTIONS = {
 DEFAULTS = {key: option.default for key, option in OPTIONS.items()}
 DICT_KEYS = [k for k, v in DEFAULTS.items() if isinstance(v, dict)]
 LIST_KEYS = [k for k, option in OPTIONS.items() if typing.get_origin(option.kind) is list]
-# What --resume may change: the number of epochs (raised only), what does not change the results, and
-# where the run is.
+# What --resume may change: the number of epochs (raised only), what does not change the results,
+# and where the run is.
 RESUME_MAY_CHANGE = ('num_epoch', 'num_worker', 'work_dir')
 
 
@@ -160,7 +161,7 @@ def build_parser():
                     'given as --key value; mapping keys take key=value pairs.')
     parser.add_argument('--config', required=True, help='YAML config file')
     parser.add_argument('--resume', action='store_true',
-                        help='continue the run in work_dir from last.pt, with its own configuration')
+                        help='continue the run in work_dir from last.pt, with its own config')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace the run in work_dir')
     for key in DEFAULTS:
@@ -202,7 +203,7 @@ def _require(condition, message):
 
 
 def stream_of(feeder, arguments):
-    """'joint', 'bone', 'joint_motion' or 'bone_motion', as the feeder arguments bone and vel say."""
+    """'joint', 'bone', 'joint_motion' or 'bone_motion', as feeder arguments bone and vel say."""
     from feeders import FEEDERS
     params = inspect.signature(FEEDERS.get(feeder)).parameters
     bone, vel = (arguments.get(key, params[key].default if key in params else False)
@@ -237,8 +238,8 @@ def validate(cfg):
 
 
 def resumed_config(cfg, saved, source):
-    """The configuration to continue a run with: its own (`saved`), refusing any other setting on the
-    command line or in the config file but a raised num_epoch (and num_worker, work_dir)."""
+    """The configuration to continue a run with: its own (`saved`), refusing any other setting on
+    the command line or in the config file but a raised num_epoch (and num_worker, work_dir)."""
     changed = [key for key in DEFAULTS
                if key not in RESUME_MAY_CHANGE and cfg[key] != saved.get(key, DEFAULTS[key])]
     if changed:

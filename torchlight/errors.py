@@ -1,4 +1,4 @@
-"""The one error type that the command-line tools turn into a single `error: ...` line (exit code 2)."""
+"""The error that the command-line tools turn into one `error: ...` line (exit code 2)."""
 
 
 class ConfigError(ValueError):

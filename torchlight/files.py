@@ -1,5 +1,5 @@
-"""Files written so that a crash never leaves a half-written one under its final name, and the cleanup of
-the temporary files that a killed process leaves behind."""
+"""Files written so that a crash never leaves a half-written one under its final name, and the
+cleanup of the temporary files that a killed process leaves behind."""
 import os
 import re
 import shutil
@@ -36,8 +36,8 @@ def process_alive(pid):
 
 
 def remove_leftovers(folder, pattern=TEMPORARY):
-    """Remove the files and folders under `folder` whose names match `pattern` (its group: a PID) and
-    whose process is gone; returns [(path, bytes)] of what was removed."""
+    """Remove the files and folders under `folder` whose names match `pattern` (its group: a PID)
+    and whose process is gone; returns [(path, bytes)] of what was removed."""
     removed = []
     for root, dirs, files in os.walk(folder):
         for name in sorted(dirs + files):
@@ -53,7 +53,8 @@ def remove_leftovers(folder, pattern=TEMPORARY):
 def size_of(path):
     if os.path.isfile(path):
         return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
 
 
 def remove(path):

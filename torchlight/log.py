@@ -5,8 +5,8 @@ import sys
 
 
 def interactive():
-    """Whether progress bars are wanted: on a terminal only (redirected to a file, they would fill it with
-    fragments; the log has one line per epoch)."""
+    """Whether progress bars are wanted: on a terminal only (redirected to a file, they would fill
+    it with fragments; the log has one line per epoch)."""
     return sys.stdout.isatty() and sys.stderr.isatty()
 
 

@@ -28,7 +28,8 @@ class Registry:
         return self._entries[name]
 
     def check(self, name, arguments, where):
-        """Refuse arguments that entry `name` does not take or whose values do not fit its annotations."""
+        """Refuse arguments that entry `name` does not take or whose values do not fit its
+        annotations."""
         check_arguments(self.get(name), arguments, where)
 
     def build(self, name, **kwargs):

@@ -53,8 +53,8 @@ def load_scores(path):
         raise ConfigError(f'{path}: score vectors of different lengths') from None
     bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
     if len(bad):
-        raise ConfigError(f'{path}: {len(bad)} score vectors hold NaN or Inf (e.g. {names[bad[0]]}); '
-                          f'no accuracy is computed from them')
+        raise ConfigError(f'{path}: {len(bad)} score vectors hold NaN or Inf (e.g. '
+                          f'{names[bad[0]]}); no accuracy is computed from them')
     return names, scores
 
 

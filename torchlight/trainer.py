@@ -83,12 +83,12 @@ def inference_args(name, model_args):
 
 
 def require_full_batch(loader, samples, batch_size, context):
-    """Refuse, before anything is written, a training set that gives no full batch (the last, smaller one
-    is dropped, as the reference does)."""
+    """Refuse, before anything is written, a training set that gives no full batch (the last,
+    smaller one is dropped, as the reference does)."""
     if len(loader) == 0:
         over = f' over {context.world_size} processes' if context.active else ''
-        raise ConfigError(f'the training set holds {samples} samples, fewer than one batch of batch_size '
-                          f'{batch_size}{over}: lower batch_size to at most {samples}')
+        raise ConfigError(f'the training set holds {samples} samples, fewer than one batch of '
+                          f'batch_size {batch_size}{over}: lower batch_size to at most {samples}')
 
 
 def sample_names(dataset):
@@ -101,8 +101,9 @@ def refuse_non_finite(scores, dataset, split):
     """NaN or Inf scores are never turned into an accuracy."""
     bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
     if len(bad):
-        raise ConfigError(f'the model gives NaN or Inf scores for {len(bad)} of {len(scores)} {split} '
-                          f'samples (e.g. {sample_names(dataset)[bad[0]]}): no accuracy computed from them')
+        raise ConfigError(f'the model gives NaN or Inf scores for {len(bad)} of {len(scores)} '
+                          f'{split} samples (e.g. {sample_names(dataset)[bad[0]]}): no accuracy '
+                          f'computed from them')
 
 
 class NoWriter:
@@ -145,8 +146,8 @@ class Trainer:
             self._build_training()
 
     def load(self, path, checkpoint=None):
-        """Load a checkpoint's weights (read from `path` unless given), first refusing one written for
-        another model, dataset or stream.
+        """Load a checkpoint's weights (read from `path` unless given), first refusing one written
+        for another model, dataset or stream.
 
         Branch-mode SF-Heads of a checkpoint are left out when this config's model has none.
         """
@@ -285,8 +286,8 @@ class Trainer:
         return {**{name: total / seen for name, total in sums.items()}, 'top1': 100.0 * correct / seen}
 
     def stop_if_not_finite(self, loss, data, index, where):
-        """Stop before a NaN or Inf loss reaches the weights, on every process at the same step; name the
-        samples whose input holds NaN or Inf."""
+        """Stop before a NaN or Inf loss reaches the weights, on every process at the same step;
+        name the samples whose input holds NaN or Inf."""
         finite = bool(torch.isfinite(loss))
         if not any_over_processes(not finite, self.context):
             return
@@ -311,9 +312,10 @@ class Trainer:
         }
 
     def resume(self, checkpoint, path):
-        """Continue from a checkpoint written by `fit` (epoch, optimiser, schedule, RNG, best so far); one
-        whose epochs are all done only lacks its results.json, which `fit` then writes."""
-        missing = [k for k in ('optimizer', 'scheduler', 'epoch', 'rng', 'best') if k not in checkpoint]
+        """Continue from a checkpoint written by `fit` (epoch, optimiser, schedule, RNG, best so
+        far); one whose epochs are all done only lacks its results.json, which `fit` then writes."""
+        missing = [k for k in ('optimizer', 'scheduler', 'epoch', 'rng', 'best')
+                   if k not in checkpoint]
         if missing:
             raise ConfigError(f'{path} is not a training checkpoint of this version: it has no '
                               f'{", ".join(missing)}')
@@ -326,19 +328,20 @@ class Trainer:
         if self.start_epoch < self.cfg['num_epoch']:
             return
         if os.path.isfile(os.path.join(os.path.dirname(path), 'results.json')):
-            raise ConfigError(f"nothing to resume: {path} has finished all {self.start_epoch} epochs "
-                              f"(raise --num_epoch to train longer)")
+            raise ConfigError(f"nothing to resume: {path} has finished all {self.start_epoch} "
+                              f"epochs (raise --num_epoch to train longer)")
         if self.last is None:
-            raise ConfigError(f'{path} has all its epochs but no record of the last evaluation (an older '
-                              f'version wrote it): raise --num_epoch to train on, or start again')
+            raise ConfigError(f'{path} has all its epochs but no record of the last evaluation (an '
+                              f'older version wrote it): raise --num_epoch to train on, or start '
+                              f'again')
 
     def restore_rng(self, rng, path):
-        """This process's random states: each process draws its own dropout masks. (Checkpoints of older
-        versions hold one CPU state.)"""
+        """This process's random states: each process draws its own dropout masks. (Checkpoints
+        of older versions hold one CPU state.)"""
         states = rng['torch'] if isinstance(rng['torch'], list) else [rng['torch']]
         if len(states) != self.context.world_size:
-            raise ConfigError(f'{path} was written by {len(states)} process(es); resume it with as many '
-                              f'(torchrun --nproc_per_node {len(states)}), not '
+            raise ConfigError(f'{path} was written by {len(states)} process(es); resume it with as '
+                              f'many (torchrun --nproc_per_node {len(states)}), not '
                               f'{self.context.world_size}')
         torch.set_rng_state(states[self.context.rank])
         cuda = rng.get('cuda', [None])[self.context.rank]
@@ -419,7 +422,8 @@ class Trainer:
 
     def write_results(self, results, work_dir):
         if self.context.is_main:
-            atomic_write(os.path.join(work_dir, 'results.json'), json.dumps(results, indent=2).encode())
+            atomic_write(os.path.join(work_dir, 'results.json'),
+                         json.dumps(results, indent=2).encode())
 
     def save_epoch_scores(self, work_dir, epoch, scores):
         """epoch{N}_test_score.pkl, and epoch{N}_val_score.pkl when a validation split is held out."""

@@ -2,12 +2,13 @@
 
 A function built from a config declares what each argument takes in its annotation, e.g.
 
-    def ctrgcn(num_class: Annotated[int, Range(ge=1)] = 60, drop_out: Annotated[float, Range(ge=0, lt=1)] = 0.0)
+    def ctrgcn(num_class: Annotated[int, Range(ge=1)] = 60,
+               drop_out: Annotated[float, Range(ge=0, lt=1)] = 0.0)
 
-and `check_arguments` refuses any other value with one line naming the key. Types understood: bool, int, float
-(an int is accepted; NaN and Inf are not), str, None, dict, unions (`Optional[T]`, `A | B`), `Literal[...]`,
-`list[T]` (a YAML list), `dict[str, T]`; `Annotated[T, marker, ...]` adds the markers below. An argument without
-an annotation is not checked.
+and `check_arguments` refuses any other value with one line naming the key. Types understood: bool,
+int, float (an int is accepted; NaN and Inf are not), str, None, dict, unions (`Optional[T]`,
+`A | B`), `Literal[...]`, `list[T]` (a YAML list), `dict[str, T]`; `Annotated[T, marker, ...]` adds
+the markers below. An argument without an annotation is not checked.
 """
 import difflib
 import inspect
@@ -56,8 +57,10 @@ class Range(Marker):
                 and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
 
     def describe(self):
-        low = f'[{self.ge:g}' if self.ge is not None else f'({self.gt:g}' if self.gt is not None else None
-        high = f'{self.le:g}]' if self.le is not None else f'{self.lt:g})' if self.lt is not None else None
+        low = (f'[{self.ge:g}' if self.ge is not None
+               else f'({self.gt:g}' if self.gt is not None else None)
+        high = (f'{self.le:g}]' if self.le is not None
+                else f'{self.lt:g})' if self.lt is not None else None)
         if low and high:
             return f'in {low}, {high}'
         if low:
@@ -117,7 +120,8 @@ def fits(value, kind):
     if origin is list:
         return isinstance(value, (list, tuple)) and all(fits(item, args[0]) for item in value)
     if origin is dict:
-        return isinstance(value, dict) and all(fits(k, args[0]) and fits(v, args[1]) for k, v in value.items())
+        return isinstance(value, dict) and all(fits(k, args[0]) and fits(v, args[1])
+                                               for k, v in value.items())
     if kind in PLAIN_TYPES:
         return PLAIN_TYPES[kind][0](value)
     return True         # no annotation (or one this module does not read): unchecked
@@ -127,7 +131,8 @@ def describe(kind):
     """What `fits` accepts, in words: 'an integer >= 1', 'one of train, test', ..."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is typing.Annotated:
-        return ' '.join([describe(args[0]), *(m.describe() for m in args[1:] if isinstance(m, Marker))])
+        markers = [m.describe() for m in args[1:] if isinstance(m, Marker)]
+        return ' '.join([describe(args[0]), *markers])
     if origin in (typing.Union, types.UnionType):
         return ' or '.join(describe(option) for option in args)
     if origin is typing.Literal:
@@ -145,7 +150,8 @@ def check_value(name, value, kind):
 
 
 def check_arguments(function, arguments, where):
-    """Refuse arguments that `function` does not take, and values that do not fit its annotations."""
+    """Refuse arguments that `function` does not take, and values that do not fit its
+    annotations."""
     params = {name: p for name, p in inspect.signature(function, eval_str=True).parameters.items()
               if name != 'self'}
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):

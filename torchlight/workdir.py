@@ -1,5 +1,6 @@
-"""The folder a run writes to: refused when it is not one, locked against a second writer, cleaned of the
-temporary files of a killed run, and replaced (--overwrite) only when it holds a run of this framework."""
+"""The folder a run writes to: refused when it is not one, locked against a second writer, cleaned
+of the temporary files of a killed run, and replaced (--overwrite) only when it holds a run of this
+framework."""
 import fcntl
 import os
 import time
@@ -7,7 +8,8 @@ import time
 from torchlight.errors import ConfigError
 from torchlight.files import describe_removed, remove, remove_leftovers
 
-LOCK = '.lock'          # holds the PID of the process writing the run; locked with flock while it runs
+# Holds the PID of the process writing the run; locked with flock while it runs.
+LOCK = '.lock'
 
 
 def is_run(folder):
@@ -17,8 +19,8 @@ def is_run(folder):
 
 
 class WorkDirLock:
-    """An exclusive lock on a work dir for the life of this process (the system drops it when the process
-    ends, however it ends); a second writer is refused with the first one's PID."""
+    """An exclusive lock on a work dir for the life of this process (the system drops it when the
+    process ends, however it ends); a second writer is refused with the first one's PID."""
 
     def __init__(self, work_dir):
         self.path = path = os.path.join(work_dir, LOCK)
@@ -78,7 +80,8 @@ def open_training_folder(work_dir, resume, overwrite):
     make_folder(work_dir, 'work_dir')
     lock = WorkDirLock(work_dir)
     try:
-        notes = [describe_removed(remove_leftovers(work_dir), 'temporary files left by a killed run')]
+        leftovers = remove_leftovers(work_dir)
+        notes = [describe_removed(leftovers, 'temporary files left by a killed run')]
         content = sorted(set(os.listdir(work_dir)) - {LOCK})
         if resume and 'last.pt' not in content:
             raise ConfigError(f'--resume: no {work_dir}/last.pt to resume from')
