@@ -84,12 +84,8 @@ class TemporalConv(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
         self.dropout = nn.Dropout(dropout, inplace=True) if dropout else nn.Identity()
 
-    reordered = False           # True: conv_bn (1×1 as a matrix product, BN folded in evaluation)
-
     def forward(self, x):
-        if self.reordered:
-            return self.dropout(conv_bn(x, self.conv, self.bn))
-        return self.dropout(self.bn(self.conv(x)))
+        return self.dropout(conv_bn(x, self.conv, self.bn))
 
 
 class MultiScaleTCN(nn.Module):
@@ -121,25 +117,21 @@ class MultiScaleTCN(nn.Module):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
-    reordered = False           # True: the same function at other rounding, faster (see forward)
-
     def forward(self, x):
-        if not self.reordered:
-            return torch.cat([branch(x) for branch in self.branches], dim=1)
-        # The 1×1 convs that open the first branches run as one matrix product (their weights concatenated: one
-        # pass over x instead of several; in evaluation each with its BN folded in); each branch then continues
-        # with its own BN, ReLU and layers.
+        # The 1×1 convs that open the first branches run as one matrix product (their weights concatenated:
+        # one pass over x; in evaluation each with its BN folded in); each branch then continues with its own
+        # BN, ReLU and layers.
         openers = self.branches[:-1]
+        widths = [branch[0].out_channels for branch in openers]
         if self.training:
             weight = torch.cat([branch[0].weight for branch in openers])
             bias = torch.cat([branch[0].bias for branch in openers])
-            opened = pointwise(x, weight, bias).split([branch[0].out_channels for branch in openers], dim=1)
-            outputs = [branch[2](branch[1](y)) for branch, y in zip(openers, opened)]          # BN, ReLU
-        else:                                                           # each BN folded into its conv
+            opened = pointwise(x, weight, bias).split(widths, dim=1)
+            outputs = [branch[2](branch[1](y)) for branch, y in zip(openers, opened)]   # BN, ReLU
+        else:
             weights, biases = zip(*(fold_batch_norm(branch[0], branch[1]) for branch in openers))
-            opened = pointwise(x, torch.cat(weights), torch.cat(biases)).relu_()
-            outputs = list(opened.split([branch[0].out_channels for branch in openers], dim=1))
-        # The max-pool over frames runs several times faster on channels-last memory (same values, same gradient).
+            outputs = list(pointwise(x, torch.cat(weights), torch.cat(biases)).relu_().split(widths, dim=1))
+        # The max-pool over frames is several times faster on channels-last memory (same values and gradient).
         outputs[-1] = outputs[-1].contiguous(memory_format=torch.channels_last)
         outputs = [branch[3:](y) for branch, y in zip(openers, outputs)]
         last = self.branches[-1]                                        # 1×1 conv (strided) + BN
@@ -215,11 +207,13 @@ class SkeletonGCN(nn.Module):
     The backbone supplies its units: `make_gcn(in_channels, out_channels, A)` and
     `make_tcn(channels, stride, block_index)`; `A` is the (K, V, V) adjacency that `adjacency(layout)` gives for
     the layout named by `graph`. data-BN normalises over M·V·C (CTR-GCN) or, with `data_bn_per_person`, over V·C
-    shared by the persons (ST-GCN). `drop_out` is applied before the classifier.
+    shared by the persons (ST-GCN). `drop_out` is applied before the classifier. `reference_filter(state,
+    model)` renames a reference checkpoint's keys to this model's (or drops the ones it does not use).
     """
 
-    def __init__(self, make_gcn, num_class, num_point, num_person, in_channels, graph, channels, strides,
-                 drop_out, sf_head, make_tcn=None, adjacency=spatial_adjacency, data_bn_per_person=False):
+    def __init__(self, *, make_gcn, num_class, num_point, num_person, in_channels, graph, channels,
+                 strides, drop_out, sf_head, make_tcn=None, adjacency=spatial_adjacency,
+                 data_bn_per_person=False, reference_filter=None):
         super().__init__()
         layout = get_layout(graph)
         if num_point != layout.num_joints:
@@ -229,6 +223,7 @@ class SkeletonGCN(nn.Module):
         make_tcn = make_tcn or (lambda c, stride, index: MultiScaleTCN(c, stride=stride))
         sf_head = parse_sf_head(sf_head, len(channels))
         A = adjacency(layout)
+        self.reference_filter = reference_filter
         self.data_bn_per_person = data_bn_per_person
         self.data_bn = nn.BatchNorm1d((1 if data_bn_per_person else num_person) * in_channels * num_point)
         init_bn(self.data_bn, 1)
@@ -247,14 +242,13 @@ class SkeletonGCN(nn.Module):
         self.fc = nn.Linear(widths[-1], num_class)
         nn.init.normal_(self.fc.weight, 0, math.sqrt(2.0 / num_class))
 
-    from_reference = None       # a backbone's renaming of its reference checkpoints' keys: fn(state, model)
-
     def adapt_reference_state(self, state):
-        """A reference state dict in this model's names: the released SF-Head's unused `bn` dropped, then the
-        backbone's own renaming."""
-        unused = tuple(f'{name}.sf_head.bn.' for name in self.block_names if getattr(self, name).sf_head is not None)
-        state = {k: v for k, v in state.items() if not k.startswith(unused)} if unused else state
-        return self.from_reference(state, self) if self.from_reference else state
+        """A reference state dict in this model's names: the backbone's own renaming, then the released
+        SF-Head's unused `bn` dropped."""
+        state = self.reference_filter(state, self) if self.reference_filter else state
+        unused = tuple(f'{name}.sf_head.bn.' for name in self.block_names
+                       if getattr(self, name).sf_head is not None)
+        return {k: v for k, v in state.items() if not k.startswith(unused)} if unused else state
 
     @property
     def blocks(self):

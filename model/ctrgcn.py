@@ -1,64 +1,67 @@
-"""CTR-GCN (Chen et al., ICCV 2021): channel-wise topology refinement graph convolution."""
+"""CTR-GCN (Chen et al., ICCV 2021): channel-wise topology refinement graph convolution.
+
+One subset's refined topology and aggregation, as the reference defines them:
+    topology = conv4(tanh(mean_T conv1(x)[u] − mean_T conv2(x)[v])) · alpha + A        (N, C_out, V, V)
+    out[n, c, t, u] = Σ_v topology[n, c, u, v] · conv3(x)[n, c, t, v]
+computed here in a cheaper order with the same result: conv1 and conv2 on the frame mean (a 1×1 conv commutes
+with it), conv4, alpha and A as one matrix product, each subset's aggregation a batched matrix product
+accumulated into one output.
+"""
 import torch
 from torch import nn
 
-from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, batch_norm_affine, conv1x1,
+from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, batch_norm_affine,
                           conv_bn, fold_batch_norm, init_bn, init_conv, pointwise)
 from model.registry import register_model
 
 
-class CTRGC(nn.Module):
-    """One subset's channel-wise topology: A refined per channel from pairwise joint differences.
-
-    topology = conv4(tanh(mean_T conv1(x)[u] − mean_T conv2(x)[v])) · alpha + A        (N, C_out, V, V)
-    out[n, c, t, u] = Σ_v topology[n, c, u, v] · conv3(x)[n, c, t, v]
-    """
-    reordered = False           # set by ctrgcn(exact=False), like the other modules below
+class TopologyRefinement(nn.Module):
+    """A subset's channel-wise topology from pairwise joint differences; subclasses supply the features it
+    aggregates (`values`)."""
 
     def __init__(self, in_channels, out_channels, rel_reduction=8):
         super().__init__()
         rel_channels = 8 if in_channels in (3, 9) else in_channels // rel_reduction
         self.conv1 = nn.Conv2d(in_channels, rel_channels, 1)
         self.conv2 = nn.Conv2d(in_channels, rel_channels, 1)
-        self.conv3 = nn.Conv2d(in_channels, out_channels, 1)
         self.conv4 = nn.Conv2d(rel_channels, out_channels, 1)
 
-    def values(self, x):
-        """The features that the refined topology aggregates, (N, C_out, T, V)."""
-        return conv1x1(x, self.conv3) if self.reordered else self.conv3(x)
-
-    def forward(self, x, A, alpha):
-        """x (N, C_in, T, V) → (N, C_out, T, V), in the reference's order of operations."""
-        query, key = self.conv1(x).mean(2), self.conv2(x).mean(2)        # (N, R, V)
-        relation = torch.tanh(query.unsqueeze(-1) - key.unsqueeze(-2))    # (N, R, V, V)
-        topology = self.conv4(relation) * alpha + A                       # (N, C, V, V)
-        return torch.einsum('ncuv,nctv->nctu', topology, self.values(x))
-
     def topology_transposed(self, x_mean, A, alpha):
-        """The refined topology transposed, (N, C_out, V, U), from the frame mean x_mean (N, C_in, 1, V): the
-        right factor of out = values @ topology^T, built in that layout so that neither it nor its gradient is
-        ever copied into it.
-
-        conv1 and conv2 are 1×1 (affine), so mean_T conv(x) = conv(mean_T x): T times fewer operations. conv4,
-        the scaling and the sum run as one matrix product: alpha·(W4 r + b4) + A = (alpha·W4) r + (alpha·b4 + A).
-        """
-        query, key = conv1x1(x_mean, self.conv1)[:, :, 0], conv1x1(x_mean, self.conv2)[:, :, 0]   # (N, R, V)
-        relation = torch.tanh(query.unsqueeze(-2) - key.unsqueeze(-1))    # (N, R, V, U): [v, u] = q[u] − k[v]
+        """The refined topology transposed, (N, C_out, V, U), from the frame mean x_mean (N, C_in, 1, V):
+        the right factor of out = values @ topology^T, built in that layout so that neither it nor its
+        gradient is ever copied into it."""
+        query = pointwise(x_mean, self.conv1.weight, self.conv1.bias)[:, :, 0]     # (N, R, V)
+        key = pointwise(x_mean, self.conv2.weight, self.conv2.bias)[:, :, 0]
+        relation = torch.tanh(query.unsqueeze(-2) - key.unsqueeze(-1))    # (N, R, V, U): q[u] − k[v]
         n, r, v, _ = relation.shape
+        # alpha · (W4 r + b4) + A = (alpha · W4) r + (alpha · b4 + A): one matrix product
         weight = (alpha * self.conv4.weight.view(-1, r)).expand(n, -1, -1)   # (N, C, R)
         bias = (alpha * self.conv4.bias).view(-1, 1) + A.t().reshape(1, v * v)  # (C, V·U)
         return torch.baddbmm(bias, weight, relation.reshape(n, r, v * v)).view(n, -1, v, v)
 
 
-class CTRGCNGraphConv(nn.Module):
-    """Sum of one CTRGC per adjacency subset, BN, plus a (projected) residual, ReLU.
+class CTRGC(TopologyRefinement):
+    """CTR-GCN's subset: the topology aggregates conv3(x)."""
 
-    `reordered` computes the same function faster, at other rounding: the topologies from the frame mean
-    (CTRGC.topology_transposed), the subsets' aggregations as batched matrix products accumulating into one
-    output, the 1×1 convolutions as matrix products (conv1x1), the residual added in place; in evaluation the BNs
-    folded into the products (forward_folded).
+    def __init__(self, in_channels, out_channels, rel_reduction=8):
+        super().__init__(in_channels, out_channels, rel_reduction)
+        self.conv3 = nn.Conv2d(in_channels, out_channels, 1)
+
+    def values(self, x, scale=None):
+        """conv3(x) (N, C_out, T, V), each output channel times `scale` (C_out,) when given."""
+        weight, bias = self.conv3.weight, self.conv3.bias
+        if scale is not None:
+            weight, bias = weight * scale.view(-1, 1, 1, 1), bias * scale
+        return pointwise(x, weight, bias)
+
+
+class CTRGCNGraphConv(nn.Module):
+    """relu(BN(Σ_subsets CTRGC aggregation) + down(x)), down a 1×1 conv + BN when the width changes.
+
+    In evaluation the BN's affine map s·y + (β − s·μ) folds into the products: s into each subset's values,
+    the shift (with the projection's folded bias) into the first aggregation's output, and the projection
+    accumulates into the same output.
     """
-    reordered = False
 
     def __init__(self, in_channels, out_channels, A, adaptive=True, topology_conv=CTRGC):
         super().__init__()
@@ -86,50 +89,42 @@ class CTRGCNGraphConv(nn.Module):
     def adjacency(self):
         return self.PA if hasattr(self, 'PA') else self.A
 
-    def forward(self, x):
-        if self.reordered:
-            return self.forward_reordered(x)
-        y = sum(conv(x, self.adjacency[i], self.alpha) for i, conv in enumerate(self.convs))
-        return self.relu(self.bn(y) + self.down(x))
+    @property
+    def projects(self):
+        return not isinstance(self.down, nn.Identity)
 
-    def forward_reordered(self, x):
-        if not self.bn.training:
-            return self.forward_folded(x)
+    def aggregate(self, x, out=None, scale=None):
+        """Σ_subsets values @ topology^T as (N·C, T, U), accumulated into `out` (N·C, T|1, U) when given."""
         x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
-        y = None
         for conv, A in zip(self.convs, self.adjacency):
-            values = conv.values(x)                                       # (N, C, T, V)
+            values = conv.values(x, scale)                                # (N, C, T, V)
             n, c, t, v = values.shape
-            # y[n, c, t, u] += Σ_v values[n, c, t, v] · topology[n, c, u, v]
             values = values.view(n * c, t, v)
             topology = conv.topology_transposed(x_mean, A, self.alpha).view(n * c, v, v)
-            y = torch.bmm(values, topology) if y is None else y.baddbmm_(values, topology)
-        y = self.bn(y.view(n, c, t, v))
-        y += x if isinstance(self.down, nn.Identity) else conv_bn(x, *self.down)
+            # (out of place: autograd and the FLOP counter see each product; measured as fast as baddbmm_)
+            out = torch.bmm(values, topology) if out is None else torch.baddbmm(out, values, topology)
+        return out.view(n, c, t, v)
+
+    def forward(self, x):
+        if not self.training:
+            return self.forward_folded(x)
+        y = self.bn(self.aggregate(x))
+        y += conv_bn(x, *self.down) if self.projects else x
         return self.relu(y)
 
     def forward_folded(self, x):
-        """Evaluation: BN's affine map s·y + (β − s·μ) folded in — s into the values, the shift (with the
-        projection's bias) into the first aggregation — and the projection accumulated into the same output."""
-        x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
         n, _, t, v = x.shape
         scale, shift = batch_norm_affine(self.bn)
-        if not isinstance(self.down, nn.Identity):
+        if self.projects:
             down_weight, down_bias = fold_batch_norm(*self.down)
             shift = shift + down_bias
         c = len(shift)
-        y = shift.repeat(n).view(n * c, 1, 1)                            # broadcast into the first aggregation
-        for i, (conv, A) in enumerate(zip(self.convs, self.adjacency)):
-            values = pointwise(x, conv.conv3.weight * scale.view(-1, 1, 1, 1), conv.conv3.bias * scale)
-            values = values.view(n * c, t, v)
-            topology = conv.topology_transposed(x_mean, A, self.alpha).view(n * c, v, v)
-            y = torch.baddbmm(y, values, topology) if i == 0 else y.baddbmm_(values, topology)   # (N·C, T, V)
-        y = y.view(n, c, t, v)
-        if isinstance(self.down, nn.Identity):
-            y += x
+        y = self.aggregate(x, out=shift.repeat(n).view(n * c, 1, 1), scale=scale)   # (N, C, T, V)
+        if self.projects:
+            weight = down_weight.view(c, -1).expand(n, -1, -1)
+            y = torch.baddbmm(y.view(n, c, t * v), weight, x.reshape(n, -1, t * v)).view(n, c, t, v)
         else:
-            weight = down_weight.view(c, -1).expand(n, -1, -1).to(y.dtype)   # (under autocast y may be 16-bit)
-            y.view(n, c, t * v).baddbmm_(weight, x.reshape(n, -1, t * v).to(y.dtype))
+            y = y + x
         return y.relu_()
 
 
@@ -140,21 +135,11 @@ def drop_training_heads(state, model):
 
 @register_model('ctrgcn')
 def ctrgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
-           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True, sf_head=None,
-           exact=True):
-    """CTR-GCN; the defaults give the reference NTU-60 model (1,446,672 parameters).
-
-    `exact`: the reference's order of operations, so that a reference checkpoint gives bit-identical outputs.
-    `exact: false` computes the same function, with the same state dict, 1.5–1.7× faster on CPU: 1×1 convolutions
-    as batched matrix products, relation convs on the frame mean, subsets accumulated into one output, BNs folded
-    in evaluation (CTRGCNGraphConv, MultiScaleTCN, TemporalConv), SF-Head's gates as 1-D convolutions (SFHead).
-    Outputs move by float32 rounding, about 5e-7 of the largest logit.
-    """
-    model = SkeletonGCN(
-        lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive),
-        num_class, num_point, num_person, in_channels, graph, channels, strides, drop_out, sf_head)
-    for module in model.modules():
-        if hasattr(module, 'reordered'):        # CTRGC(NGraphConv), MultiScaleTCN, TemporalConv, SFHead
-            module.reordered = not exact
-    model.from_reference = drop_training_heads
-    return model
+           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True,
+           sf_head=None):
+    """CTR-GCN; the defaults give the reference NTU-60 model (1,446,672 parameters)."""
+    return SkeletonGCN(
+        make_gcn=lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive),
+        num_class=num_class, num_point=num_point, num_person=num_person, in_channels=in_channels,
+        graph=graph, channels=channels, strides=strides, drop_out=drop_out, sf_head=sf_head,
+        reference_filter=drop_training_heads)

@@ -57,49 +57,47 @@ def same_conv_as_1d(planes, weight):
 
 
 def concat_and_shuffle(pieces, n, groups):
-    """The four pieces (N·G, c, T, V) concatenated per group, then shuffled with 2 groups, in one copy (G even).
+    """The four pieces (N·G, c, T, V) concatenated per group, then shuffled with 2 groups (channel (h, i)
+    of the concatenation → (i, h)).
 
-    After the shuffle, channel ((h·4 + j)·c + k)·2 + g holds channel k of piece j in group g·G/2 + h; so each
-    piece, viewed as (N, 2, G/2, c, T·V) and permuted to (N, G/2, c, 2, T·V), is stacked as the third axis.
+    For even G in one copy: channel ((h·4 + j)·c + k)·2 + g then holds channel k of piece j in group
+    g·G/2 + h, so each piece, viewed as (N, 2, G/2, c, T·V) and permuted to (N, G/2, c, 2, T·V), is
+    stacked as the third axis.
     """
     _, c, t, v = pieces[0].shape
+    if groups % 2:
+        out = torch.cat(pieces, dim=1).view(n, 2, groups * 2 * c, t * v)
+        return out.transpose(1, 2).reshape(n, groups * 4 * c, t, v)
     views = [piece.view(n, 2, groups // 2, c, t * v).permute(0, 2, 3, 1, 4) for piece in pieces]
     return torch.stack(views, dim=2).view(n, groups * 4 * c, t, v)       # (N, G/2, 4, c, 2, T·V)
 
 
 class AttentionGate(nn.Module):
-    """σ(BN(conv7×7(max ‖ mean))): pooled over one axis of (B, C, T, V), convolved on the plane of the other two."""
+    """σ(BN(conv7×7(max ‖ mean))): pooled over one axis of (B, C, T, V), convolved on the plane of the
+    other two, as the release does on a permuted copy of x."""
 
     def __init__(self, kernel_size=7):
         super().__init__()
         self.conv = ConvBN(2, 1, kernel_size)
 
     def forward(self, x, axis):
-        """x · gate, the gate pooled over `axis` (1: C, 2: T, 3: V) and broadcast along it, as the release:
-        permute x so that the pooled axis comes first (a copy), gate, permute back."""
-        order = {1: (0, 1, 2, 3), 2: (0, 2, 1, 3), 3: (0, 3, 2, 1)}[axis]     # each its own inverse
-        moved = x.permute(order).contiguous()
-        pooled = torch.cat([moved.amax(1, keepdim=True), moved.mean(1, keepdim=True)], dim=1)
-        return (moved * torch.sigmoid(self.conv(pooled))).permute(order)
+        """The gate, x's shape with `axis` (1: C, 2: T, 3: V) of size 1.
 
-    def gate(self, x, axis):
-        """The gate alone, x's shape with `axis` of size 1; the same function as forward's at other rounding.
-
-        The axis is pooled in place, giving the release's planes without moving x — (T, V), (C, V), and (C, T)
-        transposed to the release's (T, C) — and the plane is convolved as a 1-D convolution (same_conv_as_1d).
+        The axis is pooled in place, giving the release's planes without moving x — (T, V), (C, V), and
+        (C, T) transposed to the release's (T, C) — and the plane is convolved as a 1-D convolution
+        (same_conv_as_1d).
         """
         pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)              # (B, 2, P, Q)
         if axis == 3:
             pooled = pooled.transpose(2, 3)
-        gate = torch.sigmoid(self.conv.bn(same_conv_as_1d(pooled, self.conv.conv.weight))).squeeze(1)  # (B, P, Q)
+        gate = same_conv_as_1d(pooled, self.conv.conv.weight)
+        gate = torch.sigmoid(self.conv.bn(gate)).squeeze(1)                     # (B, P, Q)
         if axis == 3:
             gate = gate.transpose(1, 2)
         return gate.unsqueeze(axis)
 
 
 class SFHead(nn.Module):
-    reordered = False           # True: AttentionGate.gate, weights folded into it (same function, other rounding)
-
     def __init__(self, channels, groups=8, where=''):
         super().__init__()
         if channels % (4 * groups):
@@ -132,17 +130,10 @@ class SFHead(nn.Module):
         f_s = x3 * torch.sigmoid(self.sweight * self.gn(x3) + self.sbias)
         f_c = x2
         w = F.softmax(self.w, dim=0)
-        if self.reordered:      # weights folded into the small gates: w2·gate·f_c + w3·f_c = f_c·(w2·gate + w3)
-            f_r = (f_t * (w[0] * self.cv.gate(f_t, 2))).addcmul_(f_s, w[1] * self.tc.gate(f_s, 3))
-            f_r.addcmul_(f_c, w[2] * self.tv.gate(f_c, 1) + w[3])
-        else:
-            f_r = w[0] * self.cv(f_t, 2) + w[1] * self.tc(f_s, 3) + w[2] * self.tv(f_c, 1) + w[3] * f_c
-        if self.reordered and self.groups % 2 == 0:
-            out = concat_and_shuffle([f_t, f_s, f_r, x4], n, self.groups)
-        else:
-            out = torch.cat([f_t, f_s, f_r, x4], dim=1).reshape(n, c, t, v)
-            # channel shuffle with 2 groups: channel (g, i) → (i, g)
-            out = out.reshape(n, 2, c // 2, t, v).transpose(1, 2).reshape(n, c, t, v)
+        # f_r = w0·f_t·gate_CV + w1·f_s·gate_TC + w2·f_c·gate_TV + w3·f_c, the weights on the small gates
+        f_r = (f_t * (w[0] * self.cv(f_t, 2))).addcmul_(f_s, w[1] * self.tc(f_s, 3))
+        f_r.addcmul_(f_c, w[2] * self.tv(f_c, 1) + w[3])
+        out = concat_and_shuffle([f_t, f_s, f_r, x4], n, self.groups)
         if return_features:
             return out, {'t': f_t, 's': f_s, 'r': f_r, 'c': f_c, 'groups': self.groups}
         return out

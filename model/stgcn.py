@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from graph import distance_partition
-from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, TemporalConv
+from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, TemporalConv, pointwise
 from model.registry import register_model
 
 
@@ -27,10 +27,14 @@ class STGraphConv(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        n, _, t, v = x.shape
-        x = self.conv(x).reshape(n, self.subsets, -1, t, v)               # (N, K, C, T, V)
-        x = torch.einsum('nkctv,kvw->nctw', x, self.A * self.importance)
-        return self.relu(self.bn(x))
+        y = pointwise(x, self.conv.weight, self.conv.bias)                # (N, K·C, T, V)
+        n, _, t, v = y.shape
+        y = y.view(n, self.subsets, -1, v)                                # (N, K, C·T, V)
+        A = self.A * self.importance
+        out = torch.matmul(y[:, 0], A[0])
+        for k in range(1, self.subsets):
+            out = torch.baddbmm(out, y[:, k], A[k].expand(n, v, v))
+        return self.relu(self.bn(out.view(n, -1, t, v)))
 
 
 def init_like_reference(module):
@@ -53,6 +57,7 @@ REFERENCE_RENAMES = [
     (r'^st_gcn_networks\.(\d+)\.tcn\.3\.', 'tcn1.bn.'),
     (r'^st_gcn_networks\.(\d+)\.residual\.0\.', 'residual.conv.'),
     (r'^st_gcn_networks\.(\d+)\.residual\.1\.', 'residual.bn.'),
+    (r'^st_gcn_networks\.(\d+)\.sf_head\.', 'sf_head.'),
     (r'^edge_importance\.(\d+)$', 'gcn1.importance'),
 ]
 
@@ -85,11 +90,11 @@ def stgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25'
     """ST-GCN; the defaults give the original NTU-60 model (3,098,832 parameters). `drop_out` is the temporal
     units' dropout (none in the first block), as in the original."""
     model = SkeletonGCN(
-        lambda c_in, c_out, A: STGraphConv(c_in, c_out, A, edge_importance),
-        num_class, num_point, num_person, in_channels, graph, channels, strides, 0.0, sf_head,
+        make_gcn=lambda c_in, c_out, A: STGraphConv(c_in, c_out, A, edge_importance),
         make_tcn=lambda c, stride, index: TemporalConv(c, c, temporal_kernel, stride,
                                                        dropout=drop_out if index else 0.0),
-        adjacency=distance_partition, data_bn_per_person=True)
+        num_class=num_class, num_point=num_point, num_person=num_person, in_channels=in_channels,
+        graph=graph, channels=channels, strides=strides, drop_out=0.0, sf_head=sf_head,
+        adjacency=distance_partition, data_bn_per_person=True, reference_filter=from_reference)
     model.apply(init_like_reference)
-    model.from_reference = from_reference
     return model

@@ -1,24 +1,23 @@
 """TCA-GCN (Wang et al., 2022): CTR-GCN with temporal aggregation in the graph unit and AFF in the TCN.
 
 Differences from CTR-GCN, as in the reference code:
-- each subset's features are Σ_c (a ⊙ W)[n, u, c, t] · x[n, c, t, v]: a 1×1 conv W scaled per sample, output
-  channel and frame by a routing function a = b(relu(bn(a(mean_V x + g(mean_TV x))))) + 1. Mathematically
-  this is a · (W x), far cheaper than the N×C_out×C_in×T weight tensor built here; but the two orders of
-  rounding differ by up to ~1e-5 at the logits over ten blocks, so the reference's order is kept, and with it
-  the reference's outputs to the last bit.
+- each subset aggregates temporally calibrated features Σ_c (a ⊙ W)[n, u, c, t] · x[n, c, t, v]: a 1×1
+  conv W scaled per sample, output channel and frame by a routing function
+  a = b(relu(bn(a(mean_V x + g(mean_TV x))))) + 1. The reference builds that N × C_out × C_in × T weight
+  tensor; here it is computed as a · (W x), the same function without the tensor.
 - the multi-scale TCN ends with attentional feature fusion called with a zero residual:
   out · 2 · σ(local(out) + global(out)).
-- the reference keeps CTR-GCN's `conv3` in each subset although its forward never uses it (656,064 parameters
-  at NTU-60 size that never receive a gradient). It is left out here; its keys are dropped on load.
+- the reference keeps CTR-GCN's `conv3` in each subset although its forward never uses it (656,064
+  parameters at NTU-60 size that never receive a gradient). It is left out here; its keys are dropped on load.
 """
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, MultiScaleTCN, SkeletonGCN
-from model.ctrgcn import CTRGC, CTRGCNGraphConv
+from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, MultiScaleTCN, SkeletonGCN, conv_bn,
+                          pointwise)
+from model.ctrgcn import CTRGCNGraphConv, TopologyRefinement
 from model.registry import register_model
 
 
@@ -35,40 +34,40 @@ class RouteFunction(nn.Module):
         self.b = nn.Conv2d(hidden, out_channels, (kernels[1], 1), padding=(kernels[1] // 2, 0), bias=False)
 
     def forward(self, x):
-        # adaptive average pooling rather than mean(): the reference's reductions, to its last bit
-        context = self.g(F.adaptive_avg_pool2d(x, 1))                     # (N, C, 1, 1)
-        per_frame = F.adaptive_avg_pool2d(x, (None, 1))                    # (N, C, T, 1)
-        return self.b(self.relu(self.bn(self.a(per_frame + context)))) + 1
+        per_frame = x.mean(3, keepdim=True)                               # (N, C, T, 1)
+        context = pointwise(per_frame.mean(2, keepdim=True), self.g.weight, self.g.bias)   # (N, C, 1, 1)
+        return self.b(self.relu(conv_bn(per_frame + context, self.a, self.bn))) + 1
 
 
 class TemporalAggregation(nn.Module):
-    """Σ_c a[n, u, t] W[u, c] x[n, c, t, v] for a 1×1 conv weight W (out, in, 1, 1), calibration a (N, out, T, 1)."""
+    """a[n, u, t] · Σ_c W[u, c] x[n, c, t, v] for a 1×1 conv weight W (out, in, 1, 1), calibration a."""
 
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1, 1))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))   # the reference's init (not a Conv2d there)
 
-    def forward(self, x, calibration):
-        weight = (calibration.unsqueeze(2) * self.weight).squeeze(-1)    # (N, U, C, T): one W per sample, frame
-        return torch.einsum('nctv,nuct->nutv', x, weight)
+    def forward(self, x, calibration, scale=None):
+        """x (N, C, T, V), calibration (N, U, T, 1); `scale` (U,) multiplies each output channel."""
+        weight = self.weight if scale is None else self.weight * scale.view(-1, 1, 1, 1)
+        return pointwise(x, weight) * calibration
 
 
-class TCAGC(CTRGC):
+class TCAGC(TopologyRefinement):
     """CTR-GCN's topology refinement aggregating temporally calibrated features."""
 
     def __init__(self, in_channels, out_channels, rel_reduction=8):
         super().__init__(in_channels, out_channels, rel_reduction)
-        del self.conv3
         self.conv_rf = RouteFunction(in_channels, out_channels)
         self.conv = TemporalAggregation(in_channels, out_channels)
 
-    def values(self, x):
-        return self.conv(x, self.conv_rf(x))
+    def values(self, x, scale=None):
+        return self.conv(x, self.conv_rf(x), scale)
 
 
 class AttentionalFusion(nn.Module):
-    """AFF with one input: x · 2 · σ(local(x) + global(x)); local is per position, global on the (T, V) mean."""
+    """AFF with one input: x · 2 · σ(local(x) + global(x)); local is per position, global on the (T, V)
+    mean. Key names `local_att`, `global_att` as in the reference."""
 
     def __init__(self, channels):
         super().__init__()
@@ -79,8 +78,15 @@ class AttentionalFusion(nn.Module):
         self.local_att = nn.Sequential(*mlp())
         self.global_att = nn.Sequential(nn.AdaptiveAvgPool2d(1), *mlp())
 
+    @staticmethod
+    def mlp(x, layers):
+        """conv + BN, ReLU, conv + BN, each 1×1 conv a matrix product (BN folded in evaluation)."""
+        hidden = conv_bn(x, layers[0], layers[1]).relu_()
+        return conv_bn(hidden, layers[3], layers[4])
+
     def forward(self, x):
-        return 2 * x * torch.sigmoid(self.local_att(x) + self.global_att(x))
+        global_att = self.mlp(x.mean((2, 3), keepdim=True), self.global_att[1:])     # (N, C, 1, 1)
+        return x * torch.sigmoid(self.mlp(x, self.local_att) + global_att).mul(2)
 
 
 class MultiScaleTCNWithFusion(MultiScaleTCN):
@@ -98,12 +104,13 @@ def drop_unused_conv3(state, model):
 
 @register_model('tcagcn')
 def tcagcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
-           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True, sf_head=None):
+           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True,
+           sf_head=None):
     """TCA-GCN; the defaults give the reference NTU-60 model (5,624,728 parameters there, 4,968,664 here:
     the reference's unused `conv3` weights are left out)."""
-    model = SkeletonGCN(
-        lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive, topology_conv=TCAGC),
-        num_class, num_point, num_person, in_channels, graph, channels, strides, drop_out, sf_head,
-        make_tcn=lambda c, stride, index: MultiScaleTCNWithFusion(c, stride))
-    model.from_reference = drop_unused_conv3
-    return model
+    return SkeletonGCN(
+        make_gcn=lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive, topology_conv=TCAGC),
+        make_tcn=lambda c, stride, index: MultiScaleTCNWithFusion(c, stride),
+        num_class=num_class, num_point=num_point, num_person=num_person, in_channels=in_channels,
+        graph=graph, channels=channels, strides=strides, drop_out=drop_out, sf_head=sf_head,
+        reference_filter=drop_unused_conv3)

@@ -157,3 +157,9 @@ def test_released_style_baseline_head_computes_the_same_function():
     x = torch.randn(2, 64, 9, 25)
     torch.testing.assert_close(baseline(x), head(x), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(baseline(x), sf_head_by_hand(head, x, 4), atol=1e-5, rtol=1e-5)
+
+
+def test_the_removed_exact_argument_is_refused_with_the_reason():
+    with pytest.raises(ConfigError, match=r'model_args.exact was removed: every model now has one '
+                                          r'implementation.*delete the key'):
+        build_model('ctrgcn', num_class=60, exact=False)

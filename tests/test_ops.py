@@ -1,4 +1,4 @@
-"""The operations of CTR-GCN's `exact: false` path against the plain torch operations they replace (float64)."""
+"""The models' building operations against the plain torch operations they replace (float64)."""
 import pytest
 import torch
 import torch.nn.functional as F
