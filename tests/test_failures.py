@@ -312,6 +312,35 @@ def test_ensemble_refuses_non_finite_scores_and_weights(tmp_path, capsys):
     assert error == 'error: --weights must be finite numbers, got 1.0 nan'
 
 
+# ------------------------------------------------------------------------ 18. CUDA random state
+
+@pytest.mark.slow
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_a_resumed_gpu_run_equals_an_uninterrupted_one(tiny_config, tmp_path, monkeypatch):
+    # Dropout draws from CUDA's random state, which the restarted process reseeds: without restoring
+    # it the masks differ and so do the weights (far beyond the GPU's rounding differences).
+    config, _ = tiny_config
+    whole, stopped = str(tmp_path / 'whole'), str(tmp_path / 'stopped')
+    args = ['--config', config, '--device', '0', '--num_epoch', '3']
+    assert main([*args, '--work-dir', whole]) == 0
+    original = Trainer.train_epoch
+
+    def stop_at_third_epoch(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+    monkeypatch.setattr(Trainer, 'train_epoch', stop_at_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, '--work-dir', stopped])
+    assert load_checkpoint(os.path.join(stopped, 'last.pt'))['rng']['cuda'][0] is not None
+    monkeypatch.undo()
+    assert main([*args, '--work-dir', stopped, '--resume']) == 0
+    final = [load_checkpoint(os.path.join(d, 'last.pt'))['model'] for d in (whole, stopped)]
+    for key in final[0]:
+        torch.testing.assert_close(final[1][key], final[0][key], rtol=1e-4, atol=1e-4)
+
+
 # ------------------------------------------------------------------------ 7. stream mismatch
 
 def test_train_and_test_streams_must_agree(tiny_config):
