@@ -248,7 +248,7 @@ def resumed_config(cfg, saved, source):
     if cfg['num_epoch'] < saved['num_epoch']:
         raise ConfigError(f"--resume: num_epoch may be raised, not lowered (the run was set to "
                           f"{saved['num_epoch']} epochs)")
-    return {**saved, **{key: cfg[key] for key in RESUME_MAY_CHANGE}}
+    return {**DEFAULTS, **saved, **{key: cfg[key] for key in RESUME_MAY_CHANGE}}
 
 
 def parse_device(device):

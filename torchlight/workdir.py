@@ -98,9 +98,9 @@ def replace(work_dir, content, overwrite):
     """Empty a folder that holds a run, with --overwrite; refuse anything else."""
     shown = ', '.join(content[:8]) + (', ...' if len(content) > 8 else '')
     if not is_run(work_dir):
-        raise ConfigError(f'work_dir {work_dir} is not empty and holds no run of this framework '
-                          f'(config.yaml with results.json or last.pt), but {shown}: refused, even '
-                          f'with --overwrite; choose another --work-dir')
+        raise ConfigError(f'work_dir {work_dir} holds {shown}, not a run of this framework '
+                          f'(config.yaml with results.json or last.pt): refused, even with '
+                          f'--overwrite; choose another --work-dir')
     if not overwrite:
         raise ConfigError(f'work_dir {work_dir} already holds a run; pass --resume to continue it, '
                           f'--overwrite to replace it, or --work-dir to write elsewhere')
