@@ -30,10 +30,7 @@ class STGraphConv(nn.Module):
         y = pointwise(x, self.conv.weight, self.conv.bias)                # (N, K·C, T, V)
         n, _, t, v = y.shape
         y = y.view(n, self.subsets, -1, v)                                # (N, K, C·T, V)
-        A = self.A * self.importance
-        out = torch.matmul(y[:, 0], A[0])
-        for k in range(1, self.subsets):
-            out = torch.baddbmm(out, y[:, k], A[k].expand(n, v, v))
+        out = torch.matmul(y, self.A * self.importance).sum(1)            # (N, C·T, W)
         return self.relu(self.bn(out.view(n, -1, t, v)))
 
 
