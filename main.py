@@ -31,9 +31,9 @@ class Session:
             cfg = resumed_config(cfg, checkpoint.get('config') or {}, last)
         self.cfg = cfg
         self.trainer = Trainer(cfg, self.context)
-        self.work_dir = self.prepare_folder()
         if checkpoint is not None:
             self.trainer.resume(checkpoint, last)
+        self.work_dir = self.prepare_folder()
 
     def prepare_folder(self):
         """Process 0 prepares the folder (or says why not); the others learn its name or the

@@ -116,13 +116,21 @@ def check_layout(path, index, shape):
     if len(shape) != 4 or shape[1] < 1 or shape[2] != joints or shape[3] != 3:
         raise ConfigError(f'{path}: joints has shape {shape}; the {attrs["layout"]} layout needs '
                           f'(frames, persons, {joints} joints, 3 channels)')
+    check_spans(path, index, shape[0])
+    check_labels(path, index, attrs['num_class'])
+
+
+def check_spans(path, index, frames):
     ends = index['start'] + index['length']
-    outside = np.flatnonzero((index['length'] < 1) | (index['start'] < 0) | (ends > shape[0]))
+    outside = np.flatnonzero((index['length'] < 1) | (index['start'] < 0) | (ends > frames))
     if len(outside):
         i = outside[0]
         raise ConfigError(f'{path}: sample {index["names"][i]} spans frames {index["start"][i]} to '
-                          f'{ends[i]}, outside the {shape[0]} stored frames')
-    labels, num_class = index['labels'], attrs['num_class']
+                          f'{ends[i]}, outside the {frames} stored frames')
+
+
+def check_labels(path, index, num_class):
+    labels = index['labels']
     wrong = np.flatnonzero((labels < 0) | (labels >= num_class))
     if len(wrong):
         i = wrong[0]

@@ -16,23 +16,11 @@ from tqdm import tqdm
 from feeders import build_feeder
 from model import build_model, full_model_args
 from torchlight import plots
-from torchlight.checkpoint import (
-    apply_weights,
-    check_finite_weights,
-    extract_state_dict,
-    load_checkpoint,
-    save_checkpoint,
-)
+from torchlight.checkpoint import (apply_weights, check_finite_weights, extract_state_dict,
+                                   load_checkpoint, save_checkpoint)
 from torchlight.config import parse_device
-from torchlight.distributed import (
-    Context,
-    any_over_processes,
-    gather_in_order,
-    gather_objects,
-    shard,
-    share_buffers,
-    sum_over_processes,
-)
+from torchlight.distributed import (Context, any_over_processes, gather_in_order, gather_objects,
+                                    shard, share_buffers, sum_over_processes)
 from torchlight.files import atomic_write
 from torchlight.log import interactive
 from torchlight.metrics import evaluate_scores, format_groups, format_metrics, load_groups
