@@ -105,7 +105,6 @@ def samples_held(path):
         return 'an unreadable number of'
 
 
-
 def prepare_npz(recipe, out, workers=1, strict=False):
     """The reference layout: prepare the HDF5 splits in a scratch folder, then pad every benchmark's samples to
     the longest sequence of the dataset and write one .npz per benchmark."""

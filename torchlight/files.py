@@ -31,7 +31,7 @@ def process_alive(pid):
     except ProcessLookupError:
         return False
     except PermissionError:         # alive, but another user's
-        return True
+        pass
     return True
 
 
