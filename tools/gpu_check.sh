@@ -12,9 +12,7 @@ figures="$out/figures.txt"
 bench() { python tools/benchmark.py --device cuda --batch 64 --steps 5 --repeats 5 --json "$out/bench.jsonl" "$@" | tee -a "$figures"; }
 rm -f "$out/bench.jsonl"
 bench --model ctrgcn --sf-groups 8
-bench --model ctrgcn --sf-groups 8 --fast
 bench --model ctrgcn --sf-groups 8 --amp bf16
-bench --model ctrgcn --sf-groups 8 --fast --amp bf16
 bench --model ctrgcn --sf-groups 8 --channels-last
 bench --model ctrgcn --sf-groups 0
 bench --model stgcn --sf-groups 0
