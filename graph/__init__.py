@@ -7,7 +7,8 @@ from torchlight.registry import ConfigError, closest
 
 def get_layout(name):
     if name not in LAYOUTS:
-        raise ConfigError(f"unknown graph layout '{name}'{closest(name, LAYOUTS)}; known: {', '.join(LAYOUTS)}")
+        raise ConfigError(f"unknown graph layout '{name}'{closest(name, LAYOUTS)}; "
+                          f"known: {', '.join(LAYOUTS)}")
     return LAYOUTS[name]
 
 
@@ -37,7 +38,8 @@ def spatial_adjacency(layout):
 
 
 def hop_distance(layout, max_hop=1):
-    """Hops between joints along the undirected skeleton; inf beyond `max_hop` (as ST-GCN computes it)."""
+    """Hops between joints along the undirected skeleton; inf beyond `max_hop` (as ST-GCN computes
+    it)."""
     links = np.eye(layout.num_joints)
     for i, j in layout.inward:
         links[i, j] = links[j, i] = 1
@@ -48,11 +50,13 @@ def hop_distance(layout, max_hop=1):
 
 
 def distance_partition(layout):
-    """ST-GCN's 'spatial' strategy (Yan et al.): (3, V, V) = root, centripetal, centrifugal neighbours.
+    """ST-GCN's 'spatial' strategy (Yan et al.): (3, V, V) = root, centripetal, centrifugal
+    neighbours.
 
-    The joints within one hop, column-normalised, are split by their distance to the centre (the layout's root)
-    compared with the receiving joint's. Distances are truncated at one hop as in the reference, so two
-    neighbours that are both farther than one hop from the centre count as 'root' and join the centripetal set.
+    The joints within one hop, column-normalised, are split by their distance to the centre (the
+    layout's root) compared with the receiving joint's. Distances are truncated at one hop as in the
+    reference, so two neighbours that are both farther than one hop from the centre count as 'root'
+    and join the centripetal set.
     """
     distance = hop_distance(layout)
     normalised = normalise_columns((distance <= 1).astype(np.float32))

@@ -1,7 +1,8 @@
 """Skeleton layouts: joint names, graph edges, bone pairs and centre joint, one entry per skeleton.
 
 Indices in this module are 0-based. The edge lists follow the reference graphs of CTR-GCN
-(`graph/ntu_rgb_d.py`, `graph/ucla.py`): each (child, parent) pair points inwards, towards the body centre.
+(`graph/ntu_rgb_d.py`, `graph/ucla.py`): each (child, parent) pair points inwards, towards the body
+centre.
 """
 from dataclasses import dataclass
 
@@ -29,10 +30,11 @@ class Layout:
 
     @property
     def bone_pairs(self):
-        """(joint, origin) per joint: bone = x[joint] − x[origin]; the root is its own origin (a zero bone).
+        """(joint, origin) per joint: bone = x[joint] − x[origin]; the root is its own origin (a
+        zero bone).
 
-        These are the reference bone streams' pairs (CTR-GCN `feeders/bone_pairs.py`), whose order does not
-        matter since each pair writes its own joint.
+        These are the reference bone streams' pairs (CTR-GCN `feeders/bone_pairs.py`), whose order
+        does not matter since each pair writes its own joint.
         """
         return tuple(sorted(self.inward + ((self.root, self.root),)))
 
@@ -52,9 +54,9 @@ NTU25 = Layout(
         'spine_shoulder', 'left_hand_tip', 'left_thumb', 'right_hand_tip', 'right_thumb',
     ),
     inward=_zero_based([
-        (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
-        (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (23, 8), (24, 25),
-        (25, 12),
+        (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
+        (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+        (20, 19), (22, 23), (23, 8), (24, 25), (25, 12),
     ]),
     centre=1,  # spine_mid, the origin of the prepared NTU data
 )
@@ -69,8 +71,8 @@ UCLA20 = Layout(
         'right_hip', 'right_knee', 'right_ankle', 'right_foot',
     ),
     inward=_zero_based([
-        (1, 2), (2, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11), (13, 1),
-        (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
+        (1, 2), (2, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11),
+        (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
     ]),
     centre=1,  # the reference NW-UCLA feeder centres on joint index 1 of the first frame
 )

@@ -1,4 +1,5 @@
-"""Models: `build_model(name, **model_args)` returns an nn.Module mapping (N, C, T, V, M) to logits."""
+"""Models: `build_model(name, **model_args)` returns an nn.Module mapping (N, C, T, V, M) to
+logits."""
 import inspect
 import json
 
@@ -10,14 +11,15 @@ from torchlight.errors import ConfigError
 def build_model(name, **model_args):
     if 'exact' in model_args:
         raise ConfigError(
-            'model_args.exact was removed: every model now has one implementation, the fastest form of the '
-            "reference's function (equal to it in float64, and to reference checkpoints within float32 "
-            'rounding); delete the key')
+            'model_args.exact was removed: every model now has one implementation, the fastest '
+            "form of the reference's function (equal to it in float64, and to reference "
+            'checkpoints within float32 rounding); delete the key')
     return MODELS.build(name, **model_args)
 
 
 def full_model_args(name, model_args):
-    """`model_args` with every default filled in, as plain JSON-like values (tuples become lists)."""
+    """`model_args` with every default filled in, as plain JSON-like values (tuples become
+    lists)."""
     bound = inspect.signature(MODELS.get(name)).bind(**model_args)
     bound.apply_defaults()
     return json.loads(json.dumps(bound.arguments))

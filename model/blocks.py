@@ -1,7 +1,8 @@
 """Blocks shared by the graph-convolutional backbones.
 
-A backbone is data-BN → blocks → pooling over joints and persons → dropout → linear classifier; each block is
-GCN unit → (SF-Head) → TCN unit, plus a residual. Only the GCN unit differs between backbones.
+A backbone is data-BN → blocks → pooling over joints and persons → dropout → linear classifier; each
+block is GCN unit → (SF-Head) → TCN unit, plus a residual. Only the GCN unit differs between
+backbones.
 """
 import math
 
@@ -30,14 +31,16 @@ def init_bn(bn, scale):
 
 
 def conv1x1(x, conv):
-    """A 1×1 nn.Conv2d (temporal stride allowed) on x (N, C, T, V), computed as one batched matrix product."""
+    """A 1×1 nn.Conv2d (temporal stride allowed) on x (N, C, T, V), computed as one batched matrix
+    product."""
     return pointwise(x, conv.weight, conv.bias, conv.stride[0])
 
 
 def conv_bn(x, conv, bn):
-    """bn(conv(x)); a 1×1 conv as one matrix product, with the BN's affine map folded into its weight and bias in
-    evaluation (one pass over the output instead of two). Larger kernels stay oneDNN convolutions, unfolded:
-    oneDNN keeps a module weight's reordered copy, and a folded weight made at each call measured slower."""
+    """bn(conv(x)); a 1×1 conv as one matrix product, with the BN's affine map folded into its
+    weight and bias in evaluation (one pass over the output instead of two). Larger kernels stay
+    oneDNN convolutions, unfolded: oneDNN keeps a module weight's reordered copy, and a folded
+    weight made at each call measured slower."""
     if conv.kernel_size != (1, 1):
         return bn(conv(x))
     if bn.training or bn.running_mean is None:
@@ -46,7 +49,8 @@ def conv_bn(x, conv, bn):
 
 
 def batch_norm_affine(bn):
-    """(scale, shift) of a BN in evaluation, bn(y) = scale · y + shift: γ / √(σ² + ε) and β − scale · μ."""
+    """(scale, shift) of a BN in evaluation, bn(y) = scale · y + shift: γ / √(σ² + ε) and
+    β − scale · μ."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     return scale, bn.bias - bn.running_mean * scale
 
@@ -59,10 +63,11 @@ def fold_batch_norm(conv, bn):
 
 
 def pointwise(x, weight, bias=None, stride=1):
-    """F.conv2d(x, weight, bias, stride=(stride, 1)) for a 1×1 weight (C_out, C, 1, 1), as a batched matmul.
+    """F.conv2d(x, weight, bias, stride=(stride, 1)) for a 1×1 weight (C_out, C, 1, 1), as a batched
+    matmul.
 
-    The same function at other rounding; oneDNN's NCHW 1×1 convolution is 2–4× slower on the shapes that widen
-    the channels at many frames (64→128 at T=64, 128→256 at T=32), forward and backward.
+    The same function at other rounding; oneDNN's NCHW 1×1 convolution is 2–4× slower on the shapes
+    that widen the channels at many frames (64→128 at T=64, 128→256 at T=32), forward and backward.
     """
     x = x[:, :, ::stride]
     n, c, t, v = x.shape
@@ -74,7 +79,8 @@ def pointwise(x, weight, bias=None, stride=1):
 
 
 class TemporalConv(nn.Module):
-    """Conv (kernel × 1) along time, 'same' padding, then BatchNorm (and dropout, as in ST-GCN's unit)."""
+    """Conv (kernel × 1) along time, 'same' padding, then BatchNorm (and dropout, as in ST-GCN's
+    unit)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, dilation=1, dropout=0.0):
         super().__init__()
@@ -89,27 +95,31 @@ class TemporalConv(nn.Module):
 
 
 class MultiScaleTCN(nn.Module):
-    """CTR-GCN's temporal unit: one branch per dilation, a max-pool branch and a 1×1 branch, concatenated.
+    """CTR-GCN's temporal unit: one branch per dilation, a max-pool branch and a 1×1 branch,
+    concatenated.
 
-    Each branch opens with 1×1 conv + BN + ReLU (the 1×1 branch with conv + BN only); no activation follows
-    the concatenation.
+    Each branch opens with 1×1 conv + BN + ReLU (the 1×1 branch with conv + BN only); no activation
+    follows the concatenation.
     """
 
     def __init__(self, channels, kernel_size=5, stride=1, dilations=(1, 2)):
         super().__init__()
         num_branches = len(dilations) + 2
         if channels % num_branches:
-            raise ConfigError(f'multi-scale TCN: {channels} channels do not split into {num_branches} branches')
+            raise ConfigError(f'multi-scale TCN: {channels} channels do not split into '
+                              f'{num_branches} branches')
         width = channels // num_branches
 
         def opening():
             return [nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
 
         self.branches = nn.ModuleList(
-            [nn.Sequential(*opening(), TemporalConv(width, width, kernel_size, stride, d)) for d in dilations]
+            [nn.Sequential(*opening(), TemporalConv(width, width, kernel_size, stride, d))
+             for d in dilations]
             + [nn.Sequential(*opening(), nn.MaxPool2d((3, 1), stride=(stride, 1), padding=(1, 0)),
                              nn.BatchNorm2d(width)),
-               nn.Sequential(nn.Conv2d(channels, width, 1, stride=(stride, 1)), nn.BatchNorm2d(width))])
+               nn.Sequential(nn.Conv2d(channels, width, 1, stride=(stride, 1)),
+                             nn.BatchNorm2d(width))])
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 init_conv(m)
@@ -118,9 +128,9 @@ class MultiScaleTCN(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x):
-        # The 1×1 convs that open the first branches run as one matrix product (their weights concatenated:
-        # one pass over x; in evaluation each with its BN folded in); each branch then continues with its own
-        # BN, ReLU and layers.
+        # The 1×1 convs that open the first branches run as one matrix product (their weights
+        # concatenated: one pass over x; in evaluation each with its BN folded in); each branch then
+        # continues with its own BN, ReLU and layers.
         openers = self.branches[:-1]
         widths = [branch[0].out_channels for branch in openers]
         if self.training:
@@ -130,8 +140,10 @@ class MultiScaleTCN(nn.Module):
             outputs = [branch[2](branch[1](y)) for branch, y in zip(openers, opened)]   # BN, ReLU
         else:
             weights, biases = zip(*(fold_batch_norm(branch[0], branch[1]) for branch in openers))
-            outputs = list(pointwise(x, torch.cat(weights), torch.cat(biases)).relu_().split(widths, dim=1))
-        # The max-pool over frames is several times faster on channels-last memory (same values and gradient).
+            outputs = list(pointwise(x, torch.cat(weights), torch.cat(biases)).relu_()
+                           .split(widths, dim=1))
+        # The max-pool over frames is several times faster on channels-last memory (same values and
+        # gradient).
         outputs[-1] = outputs[-1].contiguous(memory_format=torch.channels_last)
         outputs = [branch[3:](y) for branch, y in zip(openers, outputs)]
         last = self.branches[-1]                                        # 1×1 conv (strided) + BN
@@ -151,9 +163,9 @@ def make_residual(in_channels, out_channels, stride):
 class Block(nn.Module):
     """relu(TCN(GCN(x)) + residual(x)) with an optional SF-Head after the GCN unit.
 
-    `inline`: the head's output feeds the TCN. `branch`: the head reads the GCN output for the losses only and
-    the backbone path is untouched, so the head is skipped when no features are asked for (inference).
-    Key names `gcn1`, `tcn1`, `residual` as in CTR-GCN.
+    `inline`: the head's output feeds the TCN. `branch`: the head reads the GCN output for the
+    losses only and the backbone path is untouched, so the head is skipped when no features are
+    asked for (inference). Key names `gcn1`, `tcn1`, `residual` as in CTR-GCN.
     """
 
     def __init__(self, gcn, tcn, residual, sf_head=None, sf_mode='inline'):
@@ -181,23 +193,27 @@ class Block(nn.Module):
 
 
 def parse_sf_head(sf_head, num_blocks):
-    """The `sf_head` model argument → None (off) or {'groups', 'mode', 'blocks' (0-based indices)}."""
+    """The `sf_head` model argument → None (off) or {'groups', 'mode', 'blocks' (0-based
+    indices)}."""
     if sf_head is None:
         return None
     if not isinstance(sf_head, dict):
-        raise ConfigError(f'model_args.sf_head must be a mapping such as {{groups: 8}} or null, got {sf_head!r}')
+        raise ConfigError(f'model_args.sf_head must be a mapping such as {{groups: 8}} or null, '
+                          f'got {sf_head!r}')
     check_keys(sf_head, ('groups', 'mode', 'blocks'), 'model_args.sf_head')
     settings = {'groups': 8, 'mode': 'inline', 'blocks': 'all', **sf_head}
     if settings['mode'] not in ('inline', 'branch'):
-        raise ConfigError(f"model_args.sf_head.mode must be inline or branch, got {settings['mode']!r}")
+        raise ConfigError(f"model_args.sf_head.mode must be inline or branch, "
+                          f"got {settings['mode']!r}")
     blocks = settings['blocks']
     if blocks == 'all':
         settings['blocks'] = list(range(num_blocks))
-    elif isinstance(blocks, list) and all(isinstance(b, int) and 1 <= b <= num_blocks for b in blocks):
+    elif isinstance(blocks, list) and all(isinstance(b, int) and 1 <= b <= num_blocks
+                                          for b in blocks):
         settings['blocks'] = [b - 1 for b in blocks]
     else:
-        raise ConfigError(f"model_args.sf_head.blocks must be 'all' or a list of block numbers 1..{num_blocks}, "
-                          f"got {blocks!r}")
+        raise ConfigError(f"model_args.sf_head.blocks must be 'all' or a list of block numbers "
+                          f"1..{num_blocks}, got {blocks!r}")
     return settings
 
 
@@ -205,10 +221,11 @@ class SkeletonGCN(nn.Module):
     """A stack of blocks on (N, C, T, V, M) skeleton input, returning logits (N, num_class).
 
     The backbone supplies its units: `make_gcn(in_channels, out_channels, A)` and
-    `make_tcn(channels, stride, block_index)`; `A` is the (K, V, V) adjacency that `adjacency(layout)` gives for
-    the layout named by `graph`. data-BN normalises over M·V·C (CTR-GCN) or, with `data_bn_per_person`, over V·C
-    shared by the persons (ST-GCN). `drop_out` is applied before the classifier. `reference_filter(state,
-    model)` renames a reference checkpoint's keys to this model's (or drops the ones it does not use).
+    `make_tcn(channels, stride, block_index)`; `A` is the (K, V, V) adjacency that
+    `adjacency(layout)` gives for the layout named by `graph`. data-BN normalises over M·V·C
+    (CTR-GCN) or, with `data_bn_per_person`, over V·C shared by the persons (ST-GCN). `drop_out` is
+    applied before the classifier. `reference_filter(state, model)` renames a reference checkpoint's
+    keys to this model's (or drops the ones it does not use).
     """
 
     def __init__(self, *, make_gcn, num_class, num_point, num_person, in_channels, graph, channels,
@@ -217,34 +234,38 @@ class SkeletonGCN(nn.Module):
         super().__init__()
         layout = get_layout(graph)
         if num_point != layout.num_joints:
-            raise ConfigError(f"num_point is {num_point} but graph '{graph}' has {layout.num_joints} joints")
+            raise ConfigError(f"num_point is {num_point} but graph '{graph}' has "
+                              f"{layout.num_joints} joints")
         if len(channels) != len(strides):
-            raise ConfigError(f'channels ({len(channels)} blocks) and strides ({len(strides)}) differ in length')
+            raise ConfigError(f'channels ({len(channels)} blocks) and strides ({len(strides)}) '
+                              f'differ in length')
         make_tcn = make_tcn or (lambda c, stride, index: MultiScaleTCN(c, stride=stride))
         sf_head = parse_sf_head(sf_head, len(channels))
         A = adjacency(layout)
         self.reference_filter = reference_filter
         self.data_bn_per_person = data_bn_per_person
-        self.data_bn = nn.BatchNorm1d((1 if data_bn_per_person else num_person) * in_channels * num_point)
+        self.data_bn = nn.BatchNorm1d((1 if data_bn_per_person else num_person) * in_channels
+                                      * num_point)
         init_bn(self.data_bn, 1)
         self.block_names = []
         widths = [in_channels, *channels]
         for i, (c_in, c_out, stride) in enumerate(zip(widths, widths[1:], strides)):
             name = f'l{i + 1}'
             with_head = sf_head is not None and i in sf_head['blocks']
-            head = SFHead(c_out, sf_head['groups'], where=f' of block {name}') if with_head else None
+            head = (SFHead(c_out, sf_head['groups'], where=f' of block {name}') if with_head
+                    else None)
             # The first block has no residual, as in the references.
             residual = make_residual(c_in, c_out, stride) if i else None
-            self.add_module(name, Block(make_gcn(c_in, c_out, A), make_tcn(c_out, stride, i), residual, head,
-                                        sf_head['mode'] if sf_head else 'inline'))
+            self.add_module(name, Block(make_gcn(c_in, c_out, A), make_tcn(c_out, stride, i),
+                                        residual, head, sf_head['mode'] if sf_head else 'inline'))
             self.block_names.append(name)
         self.drop_out = nn.Dropout(drop_out) if drop_out else nn.Identity()
         self.fc = nn.Linear(widths[-1], num_class)
         nn.init.normal_(self.fc.weight, 0, math.sqrt(2.0 / num_class))
 
     def adapt_reference_state(self, state):
-        """A reference state dict in this model's names: the backbone's own renaming, then the released
-        SF-Head's unused `bn` dropped."""
+        """A reference state dict in this model's names: the backbone's own renaming, then the
+        released SF-Head's unused `bn` dropped."""
         state = self.reference_filter(state, self) if self.reference_filter else state
         unused = tuple(f'{name}.sf_head.bn.' for name in self.block_names
                        if getattr(self, name).sf_head is not None)
@@ -285,7 +306,8 @@ class SkeletonGCN(nn.Module):
         return self.fc(self.drop_out(pooled))
 
     def forward(self, x, return_aux=False):
-        """Logits (N, num_class); with `return_aux`, also the auxiliary losses {name: scalar} of the heads."""
+        """Logits (N, num_class); with `return_aux`, also the auxiliary losses {name: scalar} of the
+        heads."""
         if not return_aux:
             return self.forward_head(self.forward_features(x))
         head_features = []

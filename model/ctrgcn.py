@@ -1,23 +1,32 @@
 """CTR-GCN (Chen et al., ICCV 2021): channel-wise topology refinement graph convolution.
 
 One subset's refined topology and aggregation, as the reference defines them:
-    topology = conv4(tanh(mean_T conv1(x)[u] − mean_T conv2(x)[v])) · alpha + A        (N, C_out, V, V)
+    topology = conv4(tanh(mean_T conv1(x)[u] − mean_T conv2(x)[v])) · alpha + A    (N, C_out, V, V)
     out[n, c, t, u] = Σ_v topology[n, c, u, v] · conv3(x)[n, c, t, v]
-computed here in a cheaper order with the same result: conv1 and conv2 on the frame mean (a 1×1 conv commutes
-with it), conv4, alpha and A as one matrix product, each subset's aggregation a batched matrix product
-accumulated into one output.
+computed here in a cheaper order with the same result: conv1 and conv2 on the frame mean (a 1×1 conv
+commutes with it), conv4, alpha and A as one matrix product, each subset's aggregation a batched
+matrix product accumulated into one output.
 """
 import torch
 from torch import nn
 
-from model.blocks import (REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, batch_norm_affine,
-                          conv_bn, fold_batch_norm, init_bn, init_conv, pointwise)
+from model.blocks import (
+    REFERENCE_CHANNELS,
+    REFERENCE_STRIDES,
+    SkeletonGCN,
+    batch_norm_affine,
+    conv_bn,
+    fold_batch_norm,
+    init_bn,
+    init_conv,
+    pointwise,
+)
 from model.registry import register_model
 
 
 class TopologyRefinement(nn.Module):
-    """A subset's channel-wise topology from pairwise joint differences; subclasses supply the features it
-    aggregates (`values`)."""
+    """A subset's channel-wise topology from pairwise joint differences; subclasses supply the
+    features it aggregates (`values`)."""
 
     def __init__(self, in_channels, out_channels, rel_reduction=8):
         super().__init__()
@@ -27,12 +36,13 @@ class TopologyRefinement(nn.Module):
         self.conv4 = nn.Conv2d(rel_channels, out_channels, 1)
 
     def topology_transposed(self, x_mean, A, alpha):
-        """The refined topology transposed, (N, C_out, V, U), from the frame mean x_mean (N, C_in, 1, V):
-        the right factor of out = values @ topology^T, built in that layout so that neither it nor its
-        gradient is ever copied into it."""
+        """The refined topology transposed, (N, C_out, V, U), from the frame mean x_mean
+        (N, C_in, 1, V): the right factor of out = values @ topology^T, built in that layout so that
+        neither it nor its gradient is ever copied into it."""
         query = pointwise(x_mean, self.conv1.weight, self.conv1.bias)[:, :, 0]     # (N, R, V)
         key = pointwise(x_mean, self.conv2.weight, self.conv2.bias)[:, :, 0]
-        relation = torch.tanh(query.unsqueeze(-2) - key.unsqueeze(-1))    # (N, R, V, U): q[u] − k[v]
+        # (N, R, V, U): q[u] − k[v]
+        relation = torch.tanh(query.unsqueeze(-2) - key.unsqueeze(-1))
         n, r, v, _ = relation.shape
         # alpha · (W4 r + b4) + A = (alpha · W4) r + (alpha · b4 + A): one matrix product
         weight = (alpha * self.conv4.weight.view(-1, r)).expand(n, -1, -1)   # (N, C, R)
@@ -58,16 +68,17 @@ class CTRGC(TopologyRefinement):
 class CTRGCNGraphConv(nn.Module):
     """relu(BN(Σ_subsets CTRGC aggregation) + down(x)), down a 1×1 conv + BN when the width changes.
 
-    In evaluation the BN's affine map s·y + (β − s·μ) folds into the products: s into each subset's values,
-    the shift (with the projection's folded bias) into the first aggregation's output, and the projection
-    accumulates into the same output.
+    In evaluation the BN's affine map s·y + (β − s·μ) folds into the products: s into each subset's
+    values, the shift (with the projection's folded bias) into the first aggregation's output, and
+    the projection accumulates into the same output.
     """
 
     def __init__(self, in_channels, out_channels, A, adaptive=True, topology_conv=CTRGC):
         super().__init__()
         self.convs = nn.ModuleList(topology_conv(in_channels, out_channels) for _ in range(len(A)))
         if in_channels != out_channels:
-            self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
+            self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1),
+                                      nn.BatchNorm2d(out_channels))
         else:
             self.down = nn.Identity()
         A = torch.tensor(A)   # a copy: every block learns its own adjacency
@@ -94,15 +105,18 @@ class CTRGCNGraphConv(nn.Module):
         return not isinstance(self.down, nn.Identity)
 
     def aggregate(self, x, out=None, scale=None):
-        """Σ_subsets values @ topology^T as (N·C, T, U), accumulated into `out` (N·C, T|1, U) when given."""
+        """Σ_subsets values @ topology^T as (N·C, T, U), accumulated into `out` (N·C, T|1, U) when
+        given."""
         x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
         for conv, A in zip(self.convs, self.adjacency):
             values = conv.values(x, scale)                                # (N, C, T, V)
             n, c, t, v = values.shape
             values = values.view(n * c, t, v)
             topology = conv.topology_transposed(x_mean, A, self.alpha).view(n * c, v, v)
-            # (out of place: autograd and the FLOP counter see each product; measured as fast as baddbmm_)
-            out = torch.bmm(values, topology) if out is None else torch.baddbmm(out, values, topology)
+            # (out of place: autograd and the FLOP counter see each product; measured as fast as
+            # baddbmm_)
+            out = (torch.bmm(values, topology) if out is None
+                   else torch.baddbmm(out, values, topology))
         return out.view(n, c, t, v)
 
     def forward(self, x):
@@ -129,7 +143,8 @@ class CTRGCNGraphConv(nn.Module):
 
 
 def drop_training_heads(state, model):
-    """FR-Head checkpoints of CTR-GCN carry training-only `ren_*` heads; the backbone's keys are CTR-GCN's."""
+    """FR-Head checkpoints of CTR-GCN carry training-only `ren_*` heads; the backbone's keys are
+    CTR-GCN's."""
     return {k: v for k, v in state.items() if not k.startswith('ren_')}
 
 

@@ -6,12 +6,13 @@ The input (N, C, T, V) is split into G channel groups; each group into four equa
   f_s = x3 · σ(a_s · GroupNorm(x3) + b_s)            spatial gate
   f_o = x4                                           untouched chunk
 AC-FA refines with three attention gates, each gating a view by σ(BN(conv7×7([max, mean]))):
-  f_r = w0 · gate_CV(f_t) + w1 · gate_TC(f_s) + w2 · gate_TV(f_c) + w3 · f_c,   w = softmax(4 weights)
+  f_r = w0 · gate_CV(f_t) + w1 · gate_TC(f_s) + w2 · gate_TV(f_c) + w3 · f_c,
+  w = softmax(4 weights)
 where gate_CV pools over T, gate_TC over V and gate_TV over the channels. The output is
 concat(f_t, f_s, f_r, f_o) per group, followed by a channel shuffle with 2 groups.
 
-The released module also builds a BatchNorm `bn` and a ReLU that its forward never uses; they are left out
-here and the `bn.*` keys of a released state dict are dropped on load.
+The released module also builds a BatchNorm `bn` and a ReLU that its forward never uses; they are
+left out here and the `bn.*` keys of a released state dict are dropped on load.
 """
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,8 @@ class ConvBN(nn.Module):
 
     def __init__(self, in_channels, out_channels, kernel_size):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                              bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x):
@@ -33,32 +35,36 @@ class ConvBN(nn.Module):
 
 
 def same_conv_as_1d(planes, weight):
-    """F.conv2d(planes, weight, padding=k // 2) for one output channel, computed as a 1-D convolution.
+    """F.conv2d(planes, weight, padding=k // 2) for one output channel, computed as a 1-D
+    convolution.
 
-    planes (B, C, P0, P1), weight (1, C, k, k) → (B, 1, P0, P1). The convolution runs along the longer plane axis;
-    the shorter one becomes channels, each output position reading the k-wide band of the kernel across it.
-    For SF-Head's thin gate planes this is several times faster than a 2-D convolution with one output channel,
-    forward and backward; the function is the same, the rounding other.
+    planes (B, C, P0, P1), weight (1, C, k, k) → (B, 1, P0, P1). The convolution runs along the
+    longer plane axis; the shorter one becomes channels, each output position reading the k-wide
+    band of the kernel across it. For SF-Head's thin gate planes this is several times faster than a
+    2-D convolution with one output channel, forward and backward; the function is the same, the
+    rounding other.
     """
     along_first = planes.shape[2] >= planes.shape[3]
-    # Below, the last plane axis is the length and the one before it the channels; the kernel's last axis runs
-    # across the channels.
+    # Below, the last plane axis is the length and the one before it the channels; the kernel's last
+    # axis runs across the channels.
     if along_first:
         planes = planes.transpose(2, 3)
     else:
         weight = weight.transpose(2, 3)
     b, c, q, p = planes.shape                                         # q channels, length p
     k = weight.shape[-1]
-    offset = torch.arange(q) - torch.arange(q).unsqueeze(1) + k // 2    # [q_out, q_in] → kernel index across
-    band = weight[0][..., offset.clamp(0, k - 1)] * ((offset >= 0) & (offset < k))    # (C, k, Q_out, Q_in)
+    # [q_out, q_in] → kernel index across
+    offset = torch.arange(q) - torch.arange(q).unsqueeze(1) + k // 2
+    # (C, k, Q_out, Q_in)
+    band = weight[0][..., offset.clamp(0, k - 1)] * ((offset >= 0) & (offset < k))
     band = band.permute(2, 0, 3, 1).reshape(q, c * q, k)               # (Q_out, C·Q_in, k)
     out = F.conv1d(planes.reshape(b, c * q, p), band, padding=k // 2)    # (B, Q, P)
     return (out.transpose(1, 2) if along_first else out).unsqueeze(1)
 
 
 def concat_and_shuffle(pieces, n, groups):
-    """The four pieces (N·G, c, T, V) concatenated per group, then shuffled with 2 groups (channel (h, i)
-    of the concatenation → (i, h)).
+    """The four pieces (N·G, c, T, V) concatenated per group, then shuffled with 2 groups (channel
+    (h, i) of the concatenation → (i, h)).
 
     For even G in one copy: channel ((h·4 + j)·c + k)·2 + g then holds channel k of piece j in group
     g·G/2 + h, so each piece, viewed as (N, 2, G/2, c, T·V) and permuted to (N, G/2, c, 2, T·V), is
@@ -73,8 +79,8 @@ def concat_and_shuffle(pieces, n, groups):
 
 
 class AttentionGate(nn.Module):
-    """σ(BN(conv7×7(max ‖ mean))): pooled over one axis of (B, C, T, V), convolved on the plane of the
-    other two, as the release does on a permuted copy of x."""
+    """σ(BN(conv7×7(max ‖ mean))): pooled over one axis of (B, C, T, V), convolved on the plane of
+    the other two, as the release does on a permuted copy of x."""
 
     def __init__(self, kernel_size=7):
         super().__init__()
@@ -83,9 +89,9 @@ class AttentionGate(nn.Module):
     def forward(self, x, axis):
         """The gate, x's shape with `axis` (1: C, 2: T, 3: V) of size 1.
 
-        The axis is pooled in place, giving the release's planes without moving x — (T, V), (C, V), and
-        (C, T) transposed to the release's (T, C) — and the plane is convolved as a 1-D convolution
-        (same_conv_as_1d).
+        The axis is pooled in place, giving the release's planes without moving x — (T, V), (C, V),
+        and (C, T) transposed to the release's (T, C) — and the plane is convolved as a 1-D
+        convolution (same_conv_as_1d).
         """
         pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)              # (B, 2, P, Q)
         if axis == 3:
@@ -101,7 +107,8 @@ class SFHead(nn.Module):
     def __init__(self, channels, groups=8, where=''):
         super().__init__()
         if channels % (4 * groups):
-            raise ConfigError(f'SF-Head{where}: {channels} channels are not divisible by 4 x groups = {4 * groups}; '
+            raise ConfigError(f'SF-Head{where}: {channels} channels are not divisible by '
+                              f'4 x groups = {4 * groups}; '
                               f'choose sf_head groups that divide {channels // 4}')
         self.groups = groups
         chunk = channels // (4 * groups)
@@ -122,15 +129,17 @@ class SFHead(nn.Module):
             del state_dict[key]
 
     def forward(self, x, return_features=False):
-        """(N, C, T, V) → same shape; with `return_features` also {'t', 's', 'r', 'c'}: the temporal, spatial,
-        refined and identity features, each (N·G, C / 4G, T, V), for the SF-Head losses."""
+        """(N, C, T, V) → same shape; with `return_features` also {'t', 's', 'r', 'c'}: the
+        temporal, spatial, refined and identity features, each (N·G, C / 4G, T, V), for the SF-Head
+        losses."""
         n, c, t, v = x.shape
         x1, x2, x3, x4 = x.reshape(n * self.groups, c // self.groups, t, v).chunk(4, dim=1)
         f_t = x1 * torch.sigmoid(self.cweight * x1.mean((2, 3), keepdim=True) + self.cbias)
         f_s = x3 * torch.sigmoid(self.sweight * self.gn(x3) + self.sbias)
         f_c = x2
         w = F.softmax(self.w, dim=0)
-        # f_r = w0·f_t·gate_CV + w1·f_s·gate_TC + w2·f_c·gate_TV + w3·f_c, the weights on the small gates
+        # f_r = w0·f_t·gate_CV + w1·f_s·gate_TC + w2·f_c·gate_TV + w3·f_c, the weights on the small
+        # gates
         f_r = (f_t * (w[0] * self.cv(f_t, 2))).addcmul_(f_s, w[1] * self.tc(f_s, 3))
         f_r.addcmul_(f_c, w[2] * self.tv(f_c, 1) + w[3])
         out = concat_and_shuffle([f_t, f_s, f_r, x4], n, self.groups)

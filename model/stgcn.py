@@ -1,8 +1,9 @@
 """ST-GCN (Yan et al., AAAI 2018), as in the original code, on the shared blocks.
 
-The original's temporal unit opens with BN + ReLU (`tcn.0`, `tcn.1`); here they close the graph unit instead,
-which computes the same function and puts SF-Head (when used) on normalised, rectified features. The original's
-single `A` buffer, `edge_importance.{i}` and 1×1-conv classifier `fcn` are mapped on load.
+The original's temporal unit opens with BN + ReLU (`tcn.0`, `tcn.1`); here they close the graph unit
+instead, which computes the same function and puts SF-Head (when used) on normalised, rectified
+features. The original's single `A` buffer, `edge_importance.{i}` and 1×1-conv classifier `fcn` are
+mapped on load.
 """
 import re
 
@@ -35,8 +36,8 @@ class STGraphConv(nn.Module):
 
 
 def init_like_reference(module):
-    """The original training code's init: conv (and the 1×1-conv classifier) weights N(0, 0.02), BN weights
-    N(1, 0.02), biases 0."""
+    """The original training code's init: conv (and the 1×1-conv classifier) weights N(0, 0.02), BN
+    weights N(1, 0.02), biases 0."""
     if isinstance(module, (nn.Conv2d, nn.Linear)):
         nn.init.normal_(module.weight, 0.0, 0.02)
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -60,7 +61,8 @@ REFERENCE_RENAMES = [
 
 
 def from_reference(state, model):
-    """Rename an original ST-GCN state dict to this model's keys (the shared `A` goes to every block)."""
+    """Rename an original ST-GCN state dict to this model's keys (the shared `A` goes to every
+    block)."""
     if 'fcn.weight' not in state:
         return state
     renamed = {}
@@ -82,10 +84,10 @@ def from_reference(state, model):
 
 @register_model('stgcn')
 def stgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
-          channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.5, edge_importance=True,
-          temporal_kernel=9, sf_head=None):
-    """ST-GCN; the defaults give the original NTU-60 model (3,098,832 parameters). `drop_out` is the temporal
-    units' dropout (none in the first block), as in the original."""
+          channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.5,
+          edge_importance=True, temporal_kernel=9, sf_head=None):
+    """ST-GCN; the defaults give the original NTU-60 model (3,098,832 parameters). `drop_out` is the
+    temporal units' dropout (none in the first block), as in the original."""
     model = SkeletonGCN(
         make_gcn=lambda c_in, c_out, A: STGraphConv(c_in, c_out, A, edge_importance),
         make_tcn=lambda c, stride, index: TemporalConv(c, c, temporal_kernel, stride,

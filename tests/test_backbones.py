@@ -1,20 +1,21 @@
-"""Backbones against the reference models: parameter counts, key names, outputs with reference weights."""
+"""Backbones against the reference models: parameter counts, key names, outputs with reference
+weights."""
 import numpy as np
 import pytest
 import torch
 
 from graph import distance_partition, get_layout, hop_distance
 from model import build_model
+from tests.test_model import read_listing
 from tools.reference import calibrate_batch_norms, randomise
 from tools.reference.stgcn import OriginalSTGCN
-from tests.test_model import read_listing
 from torchlight.checkpoint import load_weights
 from torchlight.registry import ConfigError
 
 
 def test_blocks_learn_their_own_adjacency():
-    # Each block's adjacency is its own tensor (sharing one would make every block learn the same one and
-    # make loading keep only the last block's).
+    # Each block's adjacency is its own tensor (sharing one would make every block learn the same
+    # one and make loading keep only the last block's).
     for name, key in (('ctrgcn', 'PA'), ('tcagcn', 'PA'), ('stgcn', 'A')):
         model = build_model(name, num_class=60)
         with torch.no_grad():
@@ -28,8 +29,9 @@ def test_stgcn_partition_follows_the_reference_rules():
     A = distance_partition(layout)
     centre = 20                                    # spine shoulder, ST-GCN's centre for NTU
     assert layout.root == centre
-    # Rules of the reference, joint pair by joint pair: within one hop, column-normalised weights; the
-    # receiving joint j goes to subset 1 when its (truncated) distance to the centre is >= that of i, else 2.
+    # Rules of the reference, joint pair by joint pair: within one hop, column-normalised weights;
+    # the receiving joint j goes to subset 1 when its (truncated) distance to the centre is >= that
+    # of i, else 2.
     degree = (distance <= 1).sum(axis=0)
     for j in range(25):
         for i in range(25):
@@ -39,9 +41,12 @@ def test_stgcn_partition_follows_the_reference_rules():
             subset = 0 if i == j else (1 if distance[j, centre] >= distance[i, centre] else 2)
             assert A[subset, j, i] == pytest.approx(1 / degree[i])
             assert A[:, j, i].sum() == pytest.approx(1 / degree[i])
-    # Hand-checked: the left shoulder (5) has neighbours spine shoulder (21) and left elbow (6): degree 3.
-    assert A[2, 20, 4] == pytest.approx(1 / 3)    # towards the centre from the shoulder's view: centrifugal set
-    assert A[1, 5, 4] == pytest.approx(1 / 3)     # the elbow, both > 1 hop from the centre: 'root' → subset 1
+    # Hand-checked: the left shoulder (5) has neighbours spine shoulder (21) and left elbow (6):
+    # degree 3.
+    # towards the centre from the shoulder's view: centrifugal set
+    assert A[2, 20, 4] == pytest.approx(1 / 3)
+    # the elbow, both > 1 hop from the centre: 'root' → subset 1
+    assert A[1, 5, 4] == pytest.approx(1 / 3)
 
 
 def test_stgcn_has_the_reference_parameters():
@@ -53,7 +58,8 @@ def test_stgcn_has_the_reference_parameters():
 
 
 def test_stgcn_with_sf_head_runs_and_learns():
-    model = build_model('stgcn', num_class=5, channels=[32, 64], strides=[1, 2], sf_head={'groups': 2})
+    model = build_model('stgcn', num_class=5, channels=[32, 64], strides=[1, 2],
+                        sf_head={'groups': 2})
     logits = model(torch.randn(2, 3, 16, 25, 2))
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 4])).backward()
     assert logits.shape == (2, 5)
@@ -63,14 +69,15 @@ def test_stgcn_with_sf_head_runs_and_learns():
 def test_checkpoint_of_another_layout_or_class_count_is_refused(tmp_path):
     path = tmp_path / 'ucla.pt'
     torch.save(build_model('stgcn', num_class=10, num_point=20, graph='ucla20').state_dict(), path)
-    with pytest.raises(ConfigError, match=r'does not fit this model: .*shape mismatches \(e\.g\. data_bn'):
+    with pytest.raises(ConfigError,
+                       match=r'does not fit this model: .*shape mismatches \(e\.g\. data_bn'):
         load_weights(build_model('stgcn', num_class=60), str(path))
     torch.save(build_model('ctrgcn', num_class=60).state_dict(), path)
     with pytest.raises(ConfigError, match='missing keys .*unexpected keys'):
         load_weights(build_model('stgcn', num_class=60), str(path))
 
 
-# ------------------------------------------------------------------------------------------------ TCA-GCN
+# ------------------------------------------------------------------------------------------ TCA-GCN
 
 def test_tcagcn_matches_the_reference_listing_but_for_the_unused_conv3():
     model = build_model('tcagcn', num_class=60)
@@ -101,7 +108,8 @@ def reference_tca_values(tcagc, x):
     W'[n, u, c, t] = a[n, u, t] · W[u, c], applied with einsum."""
     rf = tcagc.conv_rf
     g = rf.g(torch.nn.functional.adaptive_avg_pool2d(x, 1))
-    a = rf.b(rf.relu(rf.bn(rf.a(torch.nn.functional.adaptive_avg_pool2d(x, (None, 1)) + g)))) + 1   # (N, U, T, 1)
+    # (N, U, T, 1)
+    a = rf.b(rf.relu(rf.bn(rf.a(torch.nn.functional.adaptive_avg_pool2d(x, (None, 1)) + g)))) + 1
     weight = (a.unsqueeze(2) * tcagc.conv.weight).squeeze(-1)          # (N, U, C, T)
     return torch.einsum('nctv,nuct->nutv', x, weight)
 
@@ -111,9 +119,11 @@ def test_tcagcn_temporal_aggregation_and_fusion_match_the_reference_formulas():
     x = torch.randn(3, 16, 10, 25)
     tcagc = model.l2.gcn1.convs[1]
     with torch.no_grad():
-        torch.testing.assert_close(tcagc.values(x), reference_tca_values(tcagc, x), atol=1e-5, rtol=1e-5)
-        # AFF(x, residual) = 2·x·w + 2·residual·(1 − w), w = σ(local(x + residual) + global(x + residual)),
-        # called with residual 0 by the reference.
+        torch.testing.assert_close(tcagc.values(x), reference_tca_values(tcagc, x), atol=1e-5,
+                                   rtol=1e-5)
+        # AFF(x, residual) = 2·x·w + 2·residual·(1 − w),
+        # w = σ(local(x + residual) + global(x + residual)), called with residual 0 by the
+        # reference.
         af = model.l2.tcn1.af
         y = torch.randn(3, 32, 5, 25)
         w = torch.sigmoid(af.local_att(y) + af.global_att(y))
@@ -121,7 +131,8 @@ def test_tcagcn_temporal_aggregation_and_fusion_match_the_reference_formulas():
 
 
 def test_tcagcn_with_sf_head_trains():
-    model = build_model('tcagcn', num_class=5, channels=[32, 64], strides=[1, 2], sf_head={'groups': 2})
+    model = build_model('tcagcn', num_class=5, channels=[32, 64], strides=[1, 2],
+                        sf_head={'groups': 2})
     logits, aux = model(torch.randn(2, 3, 16, 25, 2), return_aux=True)
     (torch.nn.functional.cross_entropy(logits, torch.tensor([1, 2])) + sum(aux.values())).backward()
     assert model.l1.gcn1.convs[0].conv.weight.grad.abs().sum() > 0
@@ -129,7 +140,8 @@ def test_tcagcn_with_sf_head_trains():
 
 
 @pytest.mark.parametrize('name', ['ctrgcn', 'stgcn', 'tcagcn'])
-@pytest.mark.parametrize('sf_head', [None, {'groups': 2}, {'groups': 2, 'mode': 'branch', 'blocks': [2]}])
+@pytest.mark.parametrize('sf_head', [None, {'groups': 2},
+                                     {'groups': 2, 'mode': 'branch', 'blocks': [2]}])
 def test_every_backbone_with_sf_head_off_inline_and_branch(name, sf_head):
     torch.manual_seed(0)
     model = build_model(name, num_class=4, channels=[16, 32], strides=[1, 2], sf_head=sf_head)
@@ -140,16 +152,19 @@ def test_every_backbone_with_sf_head_off_inline_and_branch(name, sf_head):
     (torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3])) + sum(aux.values())).backward()
     assert model.l1.gcn1.bn.weight.grad.abs().sum() > 0       # the first graph unit learns
     heads = [b.sf_head for b in model.blocks if b.sf_head is not None]
-    assert len(heads) == {None: 0, 'inline': 2, 'branch': 1}[sf_head and sf_head.get('mode', 'inline')]
+    assert len(heads) == {None: 0, 'inline': 2,
+                          'branch': 1}[sf_head and sf_head.get('mode', 'inline')]
     assert all(h.cv.conv.conv.weight.grad.abs().sum() > 0 for h in heads)
 
 
 @pytest.mark.parametrize('name', ['ctrgcn', 'stgcn', 'tcagcn'])
 @pytest.mark.parametrize('mode', ['train', 'eval'])
 def test_backbones_run_under_bf16_autocast(name, mode):
-    # The graph units accumulate products and fold BatchNorms in evaluation; autocast must reach all of it.
+    # The graph units accumulate products and fold BatchNorms in evaluation; autocast must reach all
+    # of it.
     torch.manual_seed(0)
-    model = build_model(name, num_class=10, channels=[16, 32], strides=[1, 2], sf_head={'groups': 2})
+    model = build_model(name, num_class=10, channels=[16, 32], strides=[1, 2],
+                        sf_head={'groups': 2})
     model = randomise(model)
     calibrate_batch_norms(model, (4, 3, 16, 25, 2)).train(mode == 'train')
     x = torch.randn(4, 3, 16, 25, 2)
@@ -159,4 +174,5 @@ def test_backbones_run_under_bf16_autocast(name, mode):
         torch.manual_seed(1)
         output = model(x)
     assert output.dtype == torch.bfloat16
-    assert (output.float() - expected).abs().max() <= 0.05 * expected.abs().max()      # bf16: 8 bits of mantissa
+    # bf16: 8 bits of mantissa
+    assert (output.float() - expected).abs().max() <= 0.05 * expected.abs().max()

@@ -1,10 +1,11 @@
-"""Every backbone, with and without SF-Head, computes the function of the reference-style implementations in
-tools/reference/ (written the way the reference code is, independently of model/).
+"""Every backbone, with and without SF-Head, computes the function of the reference-style
+implementations in tools/reference/ (written the way the reference code is, independently of
+model/).
 
-In float64, where rounding cannot hide a difference, outputs in training and in evaluation mode and every
-parameter's gradient agree to 1e-9 of their largest magnitude. In float32, a reference checkpoint (the reference's
-key layout, random weights, BatchNorm statistics measured on random input) loaded through `load_weights` gives
-outputs within 1e-5 of the largest logit.
+In float64, where rounding cannot hide a difference, outputs in training and in evaluation mode and
+every parameter's gradient agree to 1e-9 of their largest magnitude. In float32, a reference
+checkpoint (the reference's key layout, random weights, BatchNorm statistics measured on random
+input) loaded through `load_weights` gives outputs within 1e-5 of the largest logit.
 """
 import pytest
 import torch
@@ -24,8 +25,9 @@ HEADS = {'none': None, 'inline': {'groups': 8}, 'branch': {'groups': 8, 'mode': 
 
 
 def reference_model(name, head, seed=0):
-    """The reference-style model with random weights of a trained model's scale; the released SF-Head inline
-    in every block for `inline` (a branch head does not change the backbone's function)."""
+    """The reference-style model with random weights of a trained model's scale; the released
+    SF-Head inline in every block for `inline` (a branch head does not change the backbone's
+    function)."""
     torch.manual_seed(seed)
     sf_groups = 8 if head == 'inline' else None
     if name == 'stgcn':
@@ -34,19 +36,22 @@ def reference_model(name, head, seed=0):
     else:
         reference = ReferenceCTRGCN(num_class=60, tca=name == 'tcagcn', sf_groups=sf_groups)
     randomise(reference, seed)
-    with torch.no_grad():   # TCA-GCN: calibration factors near 1, as in a trained model (random route
-        for key, value in reference.state_dict().items():   # functions compound to inf over 10 blocks)
+    # TCA-GCN: calibration factors near 1, as in a trained model (random route functions compound
+    # to inf over 10 blocks)
+    with torch.no_grad():
+        for key, value in reference.state_dict().items():
             if key.endswith('conv_rf.b.weight'):
                 value.mul_(0.01)
     return calibrate_batch_norms(reference, (4, 3, 16, 25, 2))
 
 
 def ours_from(reference, name, head, tmp_path):
-    """Our model, built by name, with the reference's weights loaded as a user loads a reference checkpoint
-    (branch heads, which the reference has not, keep their own initial weights)."""
+    """Our model, built by name, with the reference's weights loaded as a user loads a reference
+    checkpoint (branch heads, which the reference has not, keep their own initial weights)."""
     ours = build_model(name, num_class=60, sf_head=HEADS[head])
     if head == 'branch':
-        ours.load_state_dict({**ours.state_dict(), **ours.adapt_reference_state(reference.state_dict())})
+        ours.load_state_dict({**ours.state_dict(),
+                              **ours.adapt_reference_state(reference.state_dict())})
         return ours
     path = tmp_path / f'{name}_{head}.pt'
     torch.save({'state_dict': {'module.' + k: v for k, v in reference.state_dict().items()}}, path)
@@ -55,7 +60,8 @@ def ours_from(reference, name, head, tmp_path):
 
 
 def reference_gradients(reference, ours):
-    """The reference's parameter gradients, renamed to our parameter names (unused reference keys dropped)."""
+    """The reference's parameter gradients, renamed to our parameter names (unused reference keys
+    dropped)."""
     grads = {k: p.grad for k, p in reference.named_parameters() if p.grad is not None}
     return ours.adapt_reference_state(grads)
 
@@ -63,7 +69,8 @@ def reference_gradients(reference, ours):
 def assert_close_relative(actual, expected, tolerance, what, floor=0.0):
     scale = max(expected.abs().max().item(), floor)
     difference = (actual - expected).abs().max().item()
-    assert difference <= tolerance * scale, f'{what}: difference {difference:.3e}, largest {scale:.3e}'
+    assert difference <= tolerance * scale, (f'{what}: difference {difference:.3e}, '
+                                             f'largest {scale:.3e}')
 
 
 @pytest.mark.parametrize('head', list(HEADS))
@@ -72,21 +79,22 @@ def test_float64_outputs_and_gradients_equal_the_reference(name, head, tmp_path)
     reference = reference_model(name, head)
     ours = ours_from(reference, name, head, tmp_path)
     reference.double(), ours.double()
-    x = torch.randn(2, 3, 16, 25, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2, 3, 16, 25, 2, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(1))
     reference.eval(), ours.eval()
     with torch.no_grad():
         assert_close_relative(ours(x), reference(x), 1e-9, 'evaluation output')
     reference.train(), ours.train()
     outputs = []
     for model in (reference, ours):
-        torch.manual_seed(5)                  # ST-GCN's dropout: the same masks, drawn in the same order
+        torch.manual_seed(5)  # ST-GCN's dropout: the same masks, drawn in the same order
         outputs.append(model(x))
     assert_close_relative(outputs[1], outputs[0], 1e-9, 'training output')
     for output in outputs:
         torch.nn.functional.cross_entropy(output, torch.tensor([3, 41])).backward()
     expected = reference_gradients(reference, ours)
-    # A gradient that vanishes in exact arithmetic (a bias followed by a BatchNorm in training) is rounding
-    # noise in both: it is measured against a thousandth of the largest gradient.
+    # A gradient that vanishes in exact arithmetic (a bias followed by a BatchNorm in training) is
+    # rounding noise in both: it is measured against a thousandth of the largest gradient.
     floor = 1e-3 * max(g.abs().max().item() for g in expected.values())
     for key, parameter in ours.named_parameters():
         if head == 'branch' and '.sf_head.' in key:

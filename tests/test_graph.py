@@ -8,7 +8,8 @@ def test_ntu_adjacency_hand_checked_entries():
     assert A.shape == (3, 25, 25)
     np.testing.assert_array_equal(A[0], np.eye(25))
     inward, outward = A[1], A[2]
-    # Inward: every joint but the spine shoulder (21, index 20) has one parent, so its column sums to 1.
+    # Inward: every joint but the spine shoulder (21, index 20) has one parent, so its column sums
+    # to 1.
     assert inward[1, 0] == 1.0          # spine base → spine mid
     assert inward[20, 1] == 1.0         # spine mid → spine shoulder
     assert inward[7, 22] == 1.0         # left thumb (23) → left hand (8)
@@ -41,10 +42,11 @@ def test_bone_pairs_cover_every_joint_once():
 
 def test_bone_pairs_are_the_reference_streams():
     # CTR-GCN's `ntu_pairs` and `ucla_pairs`, 1-based, as published.
-    ntu = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
-           (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (21, 21),
-           (23, 8), (24, 25), (25, 12)]
-    ucla = [(1, 2), (2, 3), (3, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10), (12, 11),
-            (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19)]
+    ntu = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
+           (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+           (20, 19), (22, 23), (21, 21), (23, 8), (24, 25), (25, 12)]
+    ucla = [(1, 2), (2, 3), (3, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9),
+            (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+            (20, 19)]
     for name, pairs in (('ntu25', ntu), ('ucla20', ucla)):
         assert sorted(get_layout(name).bone_pairs) == sorted((a - 1, b - 1) for a, b in pairs)

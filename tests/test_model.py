@@ -62,19 +62,22 @@ def test_bad_model_arguments_are_named():
         build_model('ctrgcn', sf_head={'group': 8})
 
 
-# ------------------------------------------------------------------------------------------- SF-Head
+# ------------------------------------------------------------------------------------------ SF-Head
 
 def bn_2d(x, bn):
-    """BatchNorm2d written out: batch statistics in training mode, running statistics in eval mode."""
+    """BatchNorm2d written out: batch statistics in training mode, running statistics in eval
+    mode."""
     if bn.training:
         mean, var = x.mean((0, 2, 3), keepdim=True), x.var((0, 2, 3), unbiased=False, keepdim=True)
     else:
         mean, var = bn.running_mean.view(1, -1, 1, 1), bn.running_var.view(1, -1, 1, 1)
-    return (x - mean) / torch.sqrt(var + bn.eps) * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1)
+    return ((x - mean) / torch.sqrt(var + bn.eps) * bn.weight.view(1, -1, 1, 1)
+            + bn.bias.view(1, -1, 1, 1))
 
 
 def gate_on_view(y, order, gate):
-    """Permute (N, C, T, V) to the gate's view (pooled axis first), copy, pool, convolve, gate, move back."""
+    """Permute (N, C, T, V) to the gate's view (pooled axis first), copy, pool, convolve, gate, move
+    back."""
     moved = y.permute(*order).contiguous()
     pooled = torch.cat([moved.max(1, keepdim=True).values, moved.mean(1, keepdim=True)], 1)
     scale = torch.sigmoid(bn_2d(F.conv2d(pooled, gate.conv.conv.weight, padding=3), gate.conv.bn))
@@ -83,7 +86,8 @@ def gate_on_view(y, order, gate):
 
 
 def sf_head_by_hand(head, x, groups):
-    """A second implementation of the released SF-Head, group by group, from the paper's description."""
+    """A second implementation of the released SF-Head, group by group, from the paper's
+    description."""
     n, c, t, v = x.shape
     per_group, chunk = c // groups, c // groups // 4
     w = torch.softmax(head.w, 0)
@@ -91,14 +95,17 @@ def sf_head_by_hand(head, x, groups):
     for g in range(groups):
         xg = x[:, g * per_group:(g + 1) * per_group]
         x1, x2, x3, x4 = (xg[:, i * chunk:(i + 1) * chunk] for i in range(4))
-        a_t = head.cweight.view(1, -1, 1, 1) * x1.mean((2, 3), keepdim=True) + head.cbias.view(1, -1, 1, 1)
+        a_t = (head.cweight.view(1, -1, 1, 1) * x1.mean((2, 3), keepdim=True)
+               + head.cbias.view(1, -1, 1, 1))
         f_t = x1 * torch.sigmoid(a_t)
         normed = (x3 - x3.mean((2, 3), keepdim=True)) / torch.sqrt(
             x3.var((2, 3), unbiased=False, keepdim=True) + head.gn.eps)
         normed = normed * head.gn.weight.view(1, -1, 1, 1) + head.gn.bias.view(1, -1, 1, 1)
-        f_s = x3 * torch.sigmoid(head.sweight.view(1, -1, 1, 1) * normed + head.sbias.view(1, -1, 1, 1))
+        f_s = x3 * torch.sigmoid(head.sweight.view(1, -1, 1, 1) * normed
+                                 + head.sbias.view(1, -1, 1, 1))
         # The views of the paper: (C, V) pooled over T, (T, C) pooled over V, (T, V) pooled over C.
-        f_r = (w[0] * gate_on_view(f_t, [0, 2, 1, 3], head.cv) + w[1] * gate_on_view(f_s, [0, 3, 2, 1], head.tc)
+        f_r = (w[0] * gate_on_view(f_t, [0, 2, 1, 3], head.cv)
+               + w[1] * gate_on_view(f_s, [0, 3, 2, 1], head.tc)
                + w[2] * gate_on_view(x2, [0, 1, 2, 3], head.tv) + w[3] * x2)
         outputs.append(torch.cat([f_t, f_s, f_r, x4], 1))
     out = torch.cat(outputs, 1)
@@ -139,10 +146,11 @@ def test_sf_head_loads_the_released_state_dict(channels):
                                                      {64: '320', 128: '336', 256: '368'}[channels]]
     released = {k: torch.randn(shape) if shape else torch.tensor(3) for k, shape in listing.items()}
     head = SFHead(channels, groups=8)
-    head.load_state_dict(released)      # strict: every other key matches; the unused `bn.*` is dropped
+    head.load_state_dict(released)  # strict: every other key matches; the unused `bn.*` is dropped
     for key, value in head.state_dict().items():
         torch.testing.assert_close(value, released[key])
-    unused_bn = sum(torch.Size(s).numel() for k, s in listing.items() if k in ('bn.weight', 'bn.bias'))
+    unused_bn = sum(torch.Size(s).numel() for k, s in listing.items()
+                    if k in ('bn.weight', 'bn.bias'))
     listed = {64: 320, 128: 336, 256: 368}[channels]
     assert sum(p.numel() for p in head.parameters()) + unused_bn == listed
 
@@ -153,7 +161,8 @@ def test_released_style_baseline_head_computes_the_same_function():
     randomise(head)
     baseline = ReleasedSFHead(64, groups=4).eval()
     missing, unexpected = baseline.load_state_dict(head.state_dict(), strict=False)
-    assert all(k.startswith('bn.') for k in missing) and not unexpected      # only the release's unused BN
+    # only the release's unused BN
+    assert all(k.startswith('bn.') for k in missing) and not unexpected
     x = torch.randn(2, 64, 9, 25)
     torch.testing.assert_close(baseline(x), head(x), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(baseline(x), sf_head_by_hand(head, x, 4), atol=1e-5, rtol=1e-5)

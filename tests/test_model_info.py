@@ -15,15 +15,18 @@ def reference_multiply_adds(listing):
 
 
 def relation_convs_on_frame_means_save():
-    """CTR-GCN and TCA-GCN run conv1/conv2 on the frame mean: per block 3 subsets × 2 convs × C_in·R·V
-    multiply-adds for T − 1 frames fewer, for each of the 2 persons: 300 · C_in · R · (T − 1)."""
-    blocks = [(3, 8, 64)] + [(64, 8, 64)] * 4 + [(128, 16, 32)] * 3 + [(256, 32, 16)] * 2     # (C_in, R, T)
+    """CTR-GCN and TCA-GCN run conv1/conv2 on the frame mean: per block 3 subsets × 2 convs ×
+    C_in·R·V multiply-adds for T − 1 frames fewer, for each of the 2 persons:
+    300 · C_in · R · (T − 1)."""
+    # (C_in, R, T)
+    blocks = [(3, 8, 64)] + [(64, 8, 64)] * 4 + [(128, 16, 32)] * 3 + [(256, 32, 16)] * 2
     return sum(300 * c * r * (t - 1) for c, r, t in blocks)
 
 
 @pytest.mark.parametrize('name', ['ctrgcn', 'stgcn', 'tcagcn'])
 def test_multiply_adds_are_the_reference_figures_less_what_the_frame_means_save(name):
-    # ST-GCN runs the reference's products; CTR-GCN and TCA-GCN run the relation convs on frame means.
+    # ST-GCN runs the reference's products; CTR-GCN and TCA-GCN run the relation convs on frame
+    # means.
     report = model_report(name, {'num_class': 60}, 64)
     saved = 0 if name == 'stgcn' else relation_convs_on_frame_means_save()
     expected = reference_multiply_adds(f'{name}_state_dict.txt') - saved
@@ -32,11 +35,12 @@ def test_multiply_adds_are_the_reference_figures_less_what_the_frame_means_save(
 
 
 def sf_head_gate_multiply_adds():
-    """SF-Head's only products are its three 7×7 one-output gates, each run as a 1-D convolution along the
-    longer axis L of its plane with the shorter S (× max and mean) as channels: L · S · 2S · 7 per plane,
-    for 2 persons × 8 groups. Planes: (c, V), (T, c), (T, V) with c = C / 32, at the head's T (before the
-    block's stride)."""
-    blocks = [(64, 64)] * 4 + [(128, 64)] + [(128, 32)] * 2 + [(256, 32)] + [(256, 16)] * 2   # (C, T)
+    """SF-Head's only products are its three 7×7 one-output gates, each run as a 1-D convolution
+    along the longer axis L of its plane with the shorter S (× max and mean) as channels:
+    L · S · 2S · 7 per plane, for 2 persons × 8 groups. Planes: (c, V), (T, c), (T, V) with c = C /
+    32, at the head's T (before the block's stride)."""
+    # (C, T)
+    blocks = [(64, 64)] * 4 + [(128, 64)] + [(128, 32)] * 2 + [(256, 32)] + [(256, 16)] * 2
     total = 0
     for channels, frames in blocks:
         c = channels // 32
@@ -50,8 +54,10 @@ def test_sf_head_share():
     plain = model_report('ctrgcn', {'num_class': 60}, 64)
     with_heads = model_report('ctrgcn', {'num_class': 60, 'sf_head': {'groups': 8}}, 64)
     # One head per block: 3,304 parameters here (the release's unused BN adds 88 more: 3,392).
-    assert with_heads['sf_head_parameters'] == with_heads['parameters'] - plain['parameters'] == 3304
-    assert with_heads['sf_head_multiply_adds'] == with_heads['multiply_adds'] - plain['multiply_adds']
+    assert (with_heads['sf_head_parameters'] == with_heads['parameters'] - plain['parameters']
+            == 3304)
+    assert (with_heads['sf_head_multiply_adds']
+            == with_heads['multiply_adds'] - plain['multiply_adds'])
     assert with_heads['sf_head_multiply_adds'] == sf_head_gate_multiply_adds()
 
 

@@ -23,14 +23,16 @@ def test_same_conv_as_1d_equals_conv2d(plane, kernel):
 def test_pointwise_equals_a_1x1_conv(stride, bias):
     conv = nn.Conv2d(6, 10, 1, stride=(stride, 1), bias=bias).double()
     x = torch.randn(3, 6, 9, 5, dtype=torch.float64)
-    torch.testing.assert_close(pointwise(x, conv.weight, conv.bias, stride), conv(x), rtol=0, atol=1e-12)
+    torch.testing.assert_close(pointwise(x, conv.weight, conv.bias, stride), conv(x), rtol=0,
+                               atol=1e-12)
 
 
 @pytest.mark.parametrize('kernel', [1, 5])
 def test_conv_bn_folds_the_batch_norm_in_evaluation(kernel):
     conv = nn.Conv2d(6, 10, (kernel, 1), padding=(kernel // 2, 0)).double()
     bn = nn.BatchNorm2d(10).double()
-    with torch.no_grad():                               # statistics and affine parameters far from the identity
+    # statistics and affine parameters far from the identity
+    with torch.no_grad():
         bn.running_mean.uniform_(-2, 2), bn.running_var.uniform_(0.5, 3)
         bn.weight.uniform_(-2, 2), bn.bias.uniform_(-1, 1)
     x = torch.randn(3, 6, 9, 5, dtype=torch.float64)

@@ -28,28 +28,32 @@ def consistency(r, sources, groups=2):
 def test_redundancy_of_identical_scaled_and_orthogonal_features():
     assert redundancy(BASE, BASE) == pytest.approx(1.0)
     assert redundancy(BASE, 3 * BASE) == pytest.approx(1.0)
-    assert redundancy(BASE, -0.5 * BASE) == pytest.approx(1.0)      # squared: the sign does not help
-    assert redundancy(BASE, BASE + 7) == pytest.approx(1.0)         # centred: offsets do not help
-    # Group 1: centred [-2,-1,0,3] · centred [1.25,-1.75,0.25,0.25] = -2.5+1.75+0+0.75 = 0 → cos² = 0.
+    assert redundancy(BASE, -0.5 * BASE) == pytest.approx(1.0)  # squared: the sign does not help
+    assert redundancy(BASE, BASE + 7) == pytest.approx(1.0)     # centred: offsets do not help
+    # Group 1: centred [-2,-1,0,3] · centred [1.25,-1.75,0.25,0.25] = -2.5+1.75+0+0.75 = 0
+    # → cos² = 0.
     # Group 2: centred [0,1,0,-1] · centred [1.25,0.25,-1.75,0.25] = 0.25 − 0.25 = 0 → cos² = 0.
     assert redundancy(BASE, ORTHOGONAL) == pytest.approx(0.0, abs=1e-7)
     # Half-way: a with a + b where b ⟂ a and |b| = |a| gives cos = 1/√2, cos² = 1/2.
     a = torch.tensor([-2.0, -1.0, 0.0, 3.0])
     b = torch.tensor([1.25, -1.75, 0.25, 0.25])
     b = b / b.norm() * a.norm()
-    assert redundancy(features(a.tolist()), features((a + b).tolist()), groups=1) == pytest.approx(0.5)
+    assert (redundancy(features(a.tolist()), features((a + b).tolist()), groups=1)
+            == pytest.approx(0.5))
 
 
 def test_a_group_is_one_vector_over_the_batch():
-    # Two samples, two groups each: (N·G, 1, 1, 2) in sample-major order. Group 1 gathers rows 0 and 2.
+    # Two samples, two groups each: (N·G, 1, 1, 2) in sample-major order.
+    # Group 1 gathers rows 0 and 2.
     f_t = features([1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0])
     f_s = features([0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0])
-    # Group 1: f_t [1,0,0,1] vs f_s [0,1,1,0]: centred [.5,-.5,-.5,.5] · [-.5,.5,.5,-.5] → cos = -1, cos² = 1.
+    # Group 1: f_t [1,0,0,1] vs f_s [0,1,1,0]: centred [.5,-.5,-.5,.5] · [-.5,.5,.5,-.5]
+    # → cos = -1, cos² = 1.
     # Group 2: f_t [1,0,1,0] vs f_s [1,0,1,0]: identical → cos² = 1. Mean 1.
     assert redundancy(f_t, f_s) == pytest.approx(1.0)
     g_s = features([1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0])
-    # Group 1: [1,0,0,1] vs [1,0,1,0]: centred [.5,-.5,-.5,.5] · [.5,-.5,.5,-.5] = 0 → 0; group 2: [1,0,1,0] vs
-    # [0,1,0,1]: cos = -1 → 1. Mean 1/2.
+    # Group 1: [1,0,0,1] vs [1,0,1,0]: centred [.5,-.5,-.5,.5] · [.5,-.5,.5,-.5] = 0 → 0; group 2:
+    # [1,0,1,0] vs [0,1,0,1]: cos = -1 → 1. Mean 1/2.
     assert redundancy(f_t, g_s) == pytest.approx(0.5)
 
 
@@ -69,19 +73,22 @@ def test_losses_average_over_heads():
     losses = sf_head_losses(heads)
     assert losses['sf_redundancy'].item() == pytest.approx((1.0 + 0.0) / 2)
     # Head 2: 1 − cos(r, t) = 0, 1 − cos(r, s) = 1 − cos(BASE, ORTHOGONAL), 1 − cos(r, c) = 2.
-    cos_rs = torch.nn.functional.cosine_similarity(BASE.flatten(1), ORTHOGONAL.flatten(1)).mean().item()
-    assert losses['sf_consistency'].item() == pytest.approx((0.0 + (0.0 + (1 - cos_rs) + 2.0) / 3) / 2)
+    cos_rs = torch.nn.functional.cosine_similarity(BASE.flatten(1),
+                                                   ORTHOGONAL.flatten(1)).mean().item()
+    assert (losses['sf_consistency'].item()
+            == pytest.approx((0.0 + (0.0 + (1 - cos_rs) + 2.0) / 3) / 2))
 
 
 def small(sf_head, seed=0):
     torch.manual_seed(seed)
-    return build_model('ctrgcn', num_class=5, channels=[16, 32, 32], strides=[1, 2, 1], sf_head=sf_head)
+    return build_model('ctrgcn', num_class=5, channels=[16, 32, 32], strides=[1, 2, 1],
+                       sf_head=sf_head)
 
 
 def test_branch_mode_leaves_the_backbone_untouched_and_still_trains_it():
     plain = small(None).eval()
     branch = small({'groups': 2, 'mode': 'branch'})
-    branch.load_state_dict(plain.state_dict(), strict=False)      # same backbone weights; heads extra
+    branch.load_state_dict(plain.state_dict(), strict=False)  # same backbone weights; heads extra
     branch.eval()
     x = torch.randn(2, 3, 12, 25, 2)
     with torch.no_grad():
@@ -94,14 +101,16 @@ def test_branch_mode_leaves_the_backbone_untouched_and_still_trains_it():
     _, aux = branch(x, return_aux=True)
     (aux['sf_redundancy'] + aux['sf_consistency']).backward()
     assert branch.l1.gcn1.convs[0].conv3.weight.grad.abs().sum() > 0
-    # What comes after the last head's input (its block's TCN, the classifier) gets nothing from the losses.
+    # What comes after the last head's input (its block's TCN, the classifier) gets nothing from the
+    # losses.
     assert branch.l3.tcn1.branches[0][0].weight.grad is None and branch.fc.weight.grad is None
     assert branch.l3.sf_head.cweight.grad.abs().sum() > 0
 
 
 def test_inline_mode_changes_the_path_and_blocks_select_heads():
     model = small({'groups': 2, 'blocks': [1, 3]})
-    assert model.l1.sf_head is not None and model.l2.sf_head is None and model.l3.sf_head is not None
+    assert (model.l1.sf_head is not None and model.l2.sf_head is None
+            and model.l3.sf_head is not None)
     plain = small(None)
     model.load_state_dict(plain.state_dict(), strict=False)
     x = torch.randn(2, 3, 12, 25, 2)

@@ -1,20 +1,22 @@
-"""Model speed against a plain baseline with the same weights: training step and inference throughput.
+"""Model speed against a plain baseline with the same weights: training step and inference
+throughput.
 
-    python tools/benchmark.py --summary                             # the four ratios the project targets
-    python tools/benchmark.py --model ctrgcn --sf-groups 8          # CTR-GCN + SF-Head, batch 16, T = 64, CPU
+    python tools/benchmark.py --summary                     # the four ratios the project targets
+    python tools/benchmark.py --model ctrgcn --sf-groups 8  # CTR-GCN + SF-Head, batch 16, T=64, CPU
     python tools/benchmark.py --model stgcn --sf-groups 0
     python tools/benchmark.py --model ctrgcn --device cuda --amp bf16 --channels-last --batch 64
 
 The baseline is the backbone written the way the reference code is (tools/reference/: per-subset 1×1
-convolutions, separate temporal branches, the released SF-Head with its permute + contiguous copies, TCA-GCN's
-per-sample weight tensor). It is built with random weights of a trained model's scale, which our model loads
-through the same path as a reference checkpoint; the script prints the largest difference between the two
-models' outputs (eval mode), then samples/s of a training step (forward, cross-entropy, backward, SGD step) and
-of inference, each the median of --repeats timed rounds after a warm-up, the models alternating round by round,
-and the ratio ours / baseline. `--summary` times, in one process and interleaved, CTR-GCN + SF-Head and its
-baseline, CTR-GCN without SF-Head, TCA-GCN, ST-GCN and its baseline, and prints the project's targets: CTR-GCN
-+ SF-Head ≥ 1.7× its baseline, SF-Head ≤ 10 % of CTR-GCN's time, TCA-GCN ≤ 1.5× CTR-GCN's time, ST-GCN ≥ 1.3×
-its baseline in training. With --data it also measures the demo dataset's training pipeline with 0 and
+convolutions, separate temporal branches, the released SF-Head with its permute + contiguous copies,
+TCA-GCN's per-sample weight tensor). It is built with random weights of a trained model's scale,
+which our model loads through the same path as a reference checkpoint; the script prints the largest
+difference between the two models' outputs (eval mode), then samples/s of a training step (forward,
+cross-entropy, backward, SGD step) and of inference, each the median of --repeats timed rounds after
+a warm-up, the models alternating round by round, and the ratio ours / baseline. `--summary` times,
+in one process and interleaved, CTR-GCN + SF-Head and its baseline, CTR-GCN without SF-Head,
+TCA-GCN, ST-GCN and its baseline, and prints the project's targets: CTR-GCN + SF-Head ≥ 1.7× its
+baseline, SF-Head ≤ 10 % of CTR-GCN's time, TCA-GCN ≤ 1.5× CTR-GCN's time, ST-GCN ≥ 1.3× its
+baseline in training. With --data it also measures the demo dataset's training pipeline with 0 and
 --workers DataLoader workers. Figures, not pass/fail.
 """
 import argparse
@@ -29,11 +31,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from graph import distance_partition, get_layout  # noqa: E402
 from model import build_model  # noqa: E402
-from torchlight.checkpoint import apply_weights  # noqa: E402
 from tools.reference import calibrate_batch_norms, randomise  # noqa: E402
 from tools.reference.ctrgcn import ReferenceCTRGCN  # noqa: E402
 from tools.reference.stgcn import OriginalSTGCN  # noqa: E402
 from tools.timing import interleaved_rates, loader_rate  # noqa: E402
+from torchlight.checkpoint import apply_weights  # noqa: E402
 
 AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
 
@@ -46,13 +48,14 @@ def baseline_and_ours(name, sf_groups, num_class=60):
         baseline = OriginalSTGCN(A, num_class, sf_groups=sf_groups or None)
     else:
         baseline = ReferenceCTRGCN(num_class, tca=name == 'tcagcn', sf_groups=sf_groups or None)
-    randomise(baseline)         # weights and statistics of a trained model's scale: outputs of order 1
-    with torch.no_grad():       # keep TCA-GCN's calibration factors near 1, as in a trained model
+    randomise(baseline)     # weights and statistics of a trained model's scale: outputs of order 1
+    with torch.no_grad():   # keep TCA-GCN's calibration factors near 1, as in a trained model
         for key, value in baseline.state_dict().items():
             if key.endswith('conv_rf.b.weight'):
                 value.mul_(0.01)
     calibrate_batch_norms(baseline, (4, 3, 24, 25, 2))
-    ours = build_model(name, num_class=num_class, sf_head={'groups': sf_groups} if sf_groups else None)
+    ours = build_model(name, num_class=num_class,
+                       sf_head={'groups': sf_groups} if sf_groups else None)
     apply_weights(ours, baseline.state_dict(), 'the baseline')
     return baseline, ours
 
@@ -127,7 +130,8 @@ def summary_benchmark(args, device):
     ctrgcn_sf_baseline, ctrgcn_sf = baseline_and_ours('ctrgcn', 8)
     stgcn_baseline, stgcn = baseline_and_ours('stgcn', 0)
     models = {'ctrgcn_sf': ctrgcn_sf, 'ctrgcn_sf_baseline': ctrgcn_sf_baseline,
-              'ctrgcn': baseline_and_ours('ctrgcn', 0)[1], 'tcagcn': baseline_and_ours('tcagcn', 0)[1],
+              'ctrgcn': baseline_and_ours('ctrgcn', 0)[1],
+              'tcagcn': baseline_and_ours('tcagcn', 0)[1],
               'stgcn': stgcn, 'stgcn_baseline': stgcn_baseline}
     models = {name: model.to(device) for name, model in models.items()}
     batch, labels = make_batch(args, device)
@@ -137,7 +141,8 @@ def summary_benchmark(args, device):
 
 
 def format_ratio(kind, fast, slow):
-    """`fast` and `slow` in samples/s: a speed-up (fast / slow), an extra time in % or a time ratio."""
+    """`fast` and `slow` in samples/s: a speed-up (fast / slow), an extra time in % or a time
+    ratio."""
     if kind == 'extra time':
         return f'+{100 * (fast / slow - 1):.1f} %'
     return f'{fast / slow:.2f}x'
@@ -191,7 +196,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     setting = (f"batch {args.batch}, T={args.frames}, "
-               f"{device}{'' if device.type == 'cuda' else f' ({args.threads} threads)'}, amp {args.amp}"
+               f"{device}{'' if device.type == 'cuda' else f' ({args.threads} threads)'}, "
+               f"amp {args.amp}"
                f"{', channels_last' if args.channels_last else ''}, torch {torch.__version__}")
     if args.summary:
         label = setting
@@ -203,7 +209,8 @@ def main(argv=None):
         print(f'{label}; largest output difference ours vs baseline: {result["difference"]:.2e}')
         for what in ('train', 'infer'):
             rates = result[what]
-            print(f"  {what:5s}: ours {rates['ours']:8.1f} samples/s, baseline {rates['baseline']:8.1f}, "
+            print(f"  {what:5s}: ours {rates['ours']:8.1f} samples/s, "
+                  f"baseline {rates['baseline']:8.1f}, "
                   f"ratio {rates['ours'] / rates['baseline']:.2f}x")
     if args.data:
         rates = data_benchmark(args.workers)

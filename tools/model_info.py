@@ -2,9 +2,9 @@
 
     python -m tools.model_info --config config/ntu60/joint.yaml [--frames 64] [any config override]
 
-Multiply-adds are counted by torch.utils.flop_counter (convolutions, matrix products, einsums; element-wise
-operations are not counted) for one sample of `frames` frames and all its persons, and halved (one
-multiply-add = two flops).
+Multiply-adds are counted by torch.utils.flop_counter (convolutions, matrix products, einsums;
+element-wise operations are not counted) for one sample of `frames` frames and all its persons, and
+halved (one multiply-add = two flops).
 """
 import argparse
 import sys
@@ -34,17 +34,20 @@ def model_report(name, model_args, frames):
     args = full_model_args(name, model_args)
     model = build_model(name, **model_args).eval()
     params = sum(p.numel() for p in model.parameters())
-    head_params = sum(p.numel() for m in model.modules() if isinstance(m, SFHead) for p in m.parameters())
+    head_params = sum(p.numel() for m in model.modules() if isinstance(m, SFHead)
+                      for p in m.parameters())
     x = torch.zeros(1, args['in_channels'], frames, args['num_point'], args['num_person'])
-    macs, head_macs = count_multiply_adds(model, x)   # (with autograd on: the counter's module hooks need it)
+    # (with autograd on: the counter's module hooks need it)
+    macs, head_macs = count_multiply_adds(model, x)
     return {'parameters': params, 'sf_head_parameters': head_params, 'multiply_adds': macs,
             'sf_head_multiply_adds': head_macs, 'frames': frames}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--frames', type=int, default=None, help="frames per sample (default: the config's "
-                                                                "test window_size, else 64)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--frames', type=int, default=None,
+                        help="frames per sample (default: the config's test window_size, else 64)")
     args, rest = parser.parse_known_args(argv)
     try:
         cfg, _ = parse_args(rest)
@@ -55,9 +58,11 @@ def main(argv=None):
         return 2
     share = lambda part, whole: f'{100.0 * part / whole:.2f} %'  # noqa: E731
     print(f"model {cfg['model']}, {frames} frames, one sample")
-    print(f"  parameters     {report['parameters']:>14,}   SF-Head {report['sf_head_parameters']:>10,} "
+    print(f"  parameters     {report['parameters']:>14,}   "
+          f"SF-Head {report['sf_head_parameters']:>10,} "
           f"({share(report['sf_head_parameters'], report['parameters'])})")
-    print(f"  multiply-adds  {report['multiply_adds']:>14,}   SF-Head {report['sf_head_multiply_adds']:>10,} "
+    print(f"  multiply-adds  {report['multiply_adds']:>14,}   "
+          f"SF-Head {report['sf_head_multiply_adds']:>10,} "
           f"({share(report['sf_head_multiply_adds'], report['multiply_adds'])})")
     return 0
 

@@ -1,19 +1,21 @@
-"""Plain implementations of the reference models, written the way the reference code is (per-subset 1×1
-convolutions, separate temporal branches, permute + contiguous around SF-Head's gates), with the reference key
-names: the tests' second implementations and the benchmark's baseline (tools/benchmark.py)."""
+"""Plain implementations of the reference models, written the way the reference code is (per-subset
+1×1 convolutions, separate temporal branches, permute + contiguous around SF-Head's gates), with the
+reference key names: the tests' second implementations and the benchmark's baseline
+(tools/benchmark.py)."""
 import torch
 
 
 def randomise(model, seed=0):
-    """Random weights and BN statistics of realistic scale (outputs of order 1), so that an equality test sees
-    every parameter."""
+    """Random weights and BN statistics of realistic scale (outputs of order 1), so that an equality
+    test sees every parameter."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             if not tensor.dtype.is_floating_point or name.endswith('.A') or name == 'A':
                 continue
             uniform = torch.rand(tensor.shape, generator=generator)
-            if name.endswith(('running_var', 'importance')) or (name.endswith('weight') and tensor.dim() == 1):
+            if name.endswith(('running_var', 'importance')) or (name.endswith('weight')
+                                                                 and tensor.dim() == 1):
                 tensor.copy_(0.5 + uniform)                                # scales around 1
             elif tensor.dim() > 1:
                 fan_in = tensor[0].numel()
@@ -25,7 +27,8 @@ def randomise(model, seed=0):
 
 def calibrate_batch_norms(model, shape):
     """Running statistics measured on random input, as training leaves them: activations of order 1
-    through every block (with arbitrary statistics they grow ~2x per block, beyond float32's 1e-5)."""
+    through every block (with arbitrary statistics they grow ~2x per block, beyond float32's
+    1e-5)."""
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()

@@ -1,7 +1,8 @@
-"""A second CTR-GCN / TCA-GCN, written (for the tests and as the benchmark's baseline) from the papers and the reference models' layout
-(parameter names, layer order, where each residual joins), independently of model/. With `tca=True` each subset
-aggregates temporally calibrated features through the reference's explicit per-sample weight tensor and the
-TCN ends with AFF called with a zero residual; `conv3` stays in (unused), as in the reference."""
+"""A second CTR-GCN / TCA-GCN, written (for the tests and as the benchmark's baseline) from the
+papers and the reference models' layout (parameter names, layer order, where each residual joins),
+independently of model/. With `tca=True` each subset aggregates temporally calibrated features
+through the reference's explicit per-sample weight tensor and the TCN ends with AFF called with a
+zero residual; `conv3` stays in (unused), as in the reference."""
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -10,8 +11,8 @@ from torch import nn
 from graph import get_layout, spatial_adjacency
 from tools.reference.sf_head import ReleasedSFHead
 
-WIDTHS = [(3, 64, 1), (64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1),
-          (128, 256, 2), (256, 256, 1), (256, 256, 1)]
+WIDTHS = [(3, 64, 1), (64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1),
+          (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 256, 1)]
 
 
 def conv_bn(c_in, c_out, kernel=1, stride=1, dilation=1):
@@ -51,11 +52,12 @@ class Subset(nn.Module):
     def forward(self, x, A, alpha):
         x1, x2 = self.conv1(x).mean(-2), self.conv2(x).mean(-2)
         if self.tca:
-            weight = (self.conv_rf(x).unsqueeze(2) * self.conv.weight).squeeze(-1)      # (N, U, C, T)
+            weight = (self.conv_rf(x).unsqueeze(2) * self.conv.weight).squeeze(-1)  # (N, U, C, T)
             x3 = torch.einsum('nctv,nuct->nutv', x, weight)
         else:
             x3 = self.conv3(x)
-        topology = self.conv4(torch.tanh(x1.unsqueeze(-1) - x2.unsqueeze(-2))) * alpha + A[None, None]
+        topology = (self.conv4(torch.tanh(x1.unsqueeze(-1) - x2.unsqueeze(-2))) * alpha
+                    + A[None, None])
         return torch.einsum('ncuv,nctv->nctu', topology, x3)
 
 
@@ -65,7 +67,8 @@ class GraphUnit(nn.Module):
         self.PA = nn.Parameter(torch.from_numpy(A.astype(np.float32)))
         self.alpha = nn.Parameter(torch.zeros(1))
         self.convs = nn.ModuleList(Subset(c_in, c_out, tca) for _ in range(3))
-        self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1), nn.BatchNorm2d(c_out)) if c_in != c_out else None
+        self.down = (nn.Sequential(nn.Conv2d(c_in, c_out, 1), nn.BatchNorm2d(c_out))
+                     if c_in != c_out else None)
         self.bn = nn.BatchNorm2d(c_out)
 
     def forward(self, x):
@@ -84,7 +87,8 @@ class TemporalUnit(nn.Module):
         super().__init__()
         w = c // 4
         self.branches = nn.ModuleList(
-            [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(), conv_bn(w, w, 5, stride, d))
+            [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(),
+                           conv_bn(w, w, 5, stride, d))
              for d in (1, 2)]
             + [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(),
                              nn.MaxPool2d((3, 1), (stride, 1), (1, 0)), nn.BatchNorm2d(w)),
@@ -112,7 +116,8 @@ class Layer(nn.Module):
         self.sf_head = ReleasedSFHead(c_out, sf_groups) if sf_groups else None
         self.tcn1 = TemporalUnit(c_out, stride, tca)
         self.first = first
-        self.residual = conv_bn(c_in, c_out, 1, stride) if not first and (c_in != c_out or stride != 1) else None
+        self.residual = (conv_bn(c_in, c_out, 1, stride)
+                         if not first and (c_in != c_out or stride != 1) else None)
 
     def forward(self, x):
         shortcut = 0 if self.first else (x if self.residual is None else self.residual(x))
@@ -123,7 +128,8 @@ class Layer(nn.Module):
 
 
 class ReferenceCTRGCN(nn.Module):
-    """CTR-GCN (TCA-GCN with `tca`), with the released SF-Head inline in every block when `sf_groups`."""
+    """CTR-GCN (TCA-GCN with `tca`), with the released SF-Head inline in every block when
+    `sf_groups`."""
 
     def __init__(self, num_class=60, tca=False, sf_groups=None):
         super().__init__()

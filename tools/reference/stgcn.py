@@ -1,14 +1,15 @@
-"""A second ST-GCN, written for the tests from Yan et al.'s description with the original code's layout:
-parameter names, the temporal unit opening with BN + ReLU, per-person data-BN and a 1×1-conv classifier.
-With `sf_groups`, the released SF-Head sits after that BN + ReLU, before the temporal convolution."""
+"""A second ST-GCN, written for the tests from Yan et al.'s description with the original code's
+layout: parameter names, the temporal unit opening with BN + ReLU, per-person data-BN and a 1×1-conv
+classifier. With `sf_groups`, the released SF-Head sits after that BN + ReLU, before the temporal
+convolution."""
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tools.reference.sf_head import ReleasedSFHead
 
-WIDTHS = [(3, 64, 1), (64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1),
-          (128, 256, 2), (256, 256, 1), (256, 256, 1)]
+WIDTHS = [(3, 64, 1), (64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1),
+          (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 256, 1)]
 
 
 class Unit(nn.Module):
@@ -22,7 +23,8 @@ class Unit(nn.Module):
         self.sf_head = ReleasedSFHead(c_out, sf_groups) if sf_groups else None
         self.first = first
         if not first and (c_in != c_out or stride != 1):
-            self.residual = nn.Sequential(nn.Conv2d(c_in, c_out, 1, (stride, 1)), nn.BatchNorm2d(c_out))
+            self.residual = nn.Sequential(nn.Conv2d(c_in, c_out, 1, (stride, 1)),
+                                          nn.BatchNorm2d(c_out))
         else:
             self.residual = None
 
@@ -32,7 +34,7 @@ class Unit(nn.Module):
         n, kc, t, v = y.shape
         y = y.view(n, 3, kc // 3, t, v)
         out = torch.zeros(n, kc // 3, t, v, device=y.device)
-        for k in range(3):                       # Σ_k Σ_v y_k[..., v] A_k[v, w], one subset at a time
+        for k in range(3):  # Σ_k Σ_v y_k[..., v] A_k[v, w], one subset at a time
             out = out + y[:, k] @ A[k]
         out = self.tcn[1](self.tcn[0](out))
         if self.sf_head is not None:
