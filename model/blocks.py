@@ -5,6 +5,7 @@ block is GCN unit → (SF-Head) → TCN unit, plus a residual. Only the GCN unit
 backbones.
 """
 import math
+from typing import Annotated
 
 import torch
 from torch import nn
@@ -13,6 +14,12 @@ from graph import get_layout, spatial_adjacency
 from model.losses import sf_head_losses
 from model.sf_head import SFHead
 from torchlight.registry import ConfigError, check_keys
+from torchlight.validation import Range
+
+# The types of the backbones' arguments, checked when a config is read (torchlight/validation.py).
+Count = Annotated[int, Range(ge=1)]
+Counts = list[Count]
+DropRate = Annotated[float, Range(ge=0, lt=1)]
 
 # CTR-GCN's ten blocks: width and temporal stride of each.
 REFERENCE_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)

@@ -7,12 +7,17 @@ computed here in a cheaper order with the same result: conv1 and conv2 on the fr
 commutes with it), conv4, alpha and A as one matrix product, each subset's aggregation a batched
 matrix product accumulated into one output.
 """
+from typing import Optional
+
 import torch
 from torch import nn
 
 from model.blocks import (
     REFERENCE_CHANNELS,
     REFERENCE_STRIDES,
+    Count,
+    Counts,
+    DropRate,
     SkeletonGCN,
     batch_norm_affine,
     conv_bn,
@@ -149,9 +154,10 @@ def drop_training_heads(state, model):
 
 
 @register_model('ctrgcn')
-def ctrgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
-           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True,
-           sf_head=None):
+def ctrgcn(num_class: Count = 60, num_point: Count = 25, num_person: Count = 2,
+           in_channels: Count = 3, graph: str = 'ntu25', channels: Counts = REFERENCE_CHANNELS,
+           strides: Counts = REFERENCE_STRIDES, drop_out: DropRate = 0.0, adaptive: bool = True,
+           sf_head: Optional[dict] = None):
     """CTR-GCN; the defaults give the reference NTU-60 model (1,446,672 parameters)."""
     return SkeletonGCN(
         make_gcn=lambda c_in, c_out, A: CTRGCNGraphConv(c_in, c_out, A, adaptive),

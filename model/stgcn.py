@@ -6,12 +6,22 @@ features. The original's single `A` buffer, `edge_importance.{i}` and 1×1-conv 
 mapped on load.
 """
 import re
+from typing import Optional
 
 import torch
 from torch import nn
 
 from graph import distance_partition
-from model.blocks import REFERENCE_CHANNELS, REFERENCE_STRIDES, SkeletonGCN, TemporalConv, pointwise
+from model.blocks import (
+    REFERENCE_CHANNELS,
+    REFERENCE_STRIDES,
+    Count,
+    Counts,
+    DropRate,
+    SkeletonGCN,
+    TemporalConv,
+    pointwise,
+)
 from model.registry import register_model
 
 
@@ -83,9 +93,10 @@ def from_reference(state, model):
 
 
 @register_model('stgcn')
-def stgcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
-          channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.5,
-          edge_importance=True, temporal_kernel=9, sf_head=None):
+def stgcn(num_class: Count = 60, num_point: Count = 25, num_person: Count = 2,
+          in_channels: Count = 3, graph: str = 'ntu25', channels: Counts = REFERENCE_CHANNELS,
+          strides: Counts = REFERENCE_STRIDES, drop_out: DropRate = 0.5,
+          edge_importance: bool = True, temporal_kernel: Count = 9, sf_head: Optional[dict] = None):
     """ST-GCN; the defaults give the original NTU-60 model (3,098,832 parameters). `drop_out` is the
     temporal units' dropout (none in the first block), as in the original."""
     model = SkeletonGCN(

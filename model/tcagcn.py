@@ -13,6 +13,7 @@ Differences from CTR-GCN, as in the reference code:
   dropped on load.
 """
 import math
+from typing import Optional
 
 import torch
 from torch import nn
@@ -20,6 +21,9 @@ from torch import nn
 from model.blocks import (
     REFERENCE_CHANNELS,
     REFERENCE_STRIDES,
+    Count,
+    Counts,
+    DropRate,
     MultiScaleTCN,
     SkeletonGCN,
     conv_bn,
@@ -117,9 +121,10 @@ def drop_unused_conv3(state, model):
 
 
 @register_model('tcagcn')
-def tcagcn(num_class=60, num_point=25, num_person=2, in_channels=3, graph='ntu25',
-           channels=REFERENCE_CHANNELS, strides=REFERENCE_STRIDES, drop_out=0.0, adaptive=True,
-           sf_head=None):
+def tcagcn(num_class: Count = 60, num_point: Count = 25, num_person: Count = 2,
+           in_channels: Count = 3, graph: str = 'ntu25', channels: Counts = REFERENCE_CHANNELS,
+           strides: Counts = REFERENCE_STRIDES, drop_out: DropRate = 0.0, adaptive: bool = True,
+           sf_head: Optional[dict] = None):
     """TCA-GCN; the defaults give the reference NTU-60 model (5,624,728 parameters there, 4,968,664
     here: the reference's unused `conv3` weights are left out)."""
     return SkeletonGCN(

@@ -172,3 +172,14 @@ def test_the_removed_exact_argument_is_refused_with_the_reason():
     with pytest.raises(ConfigError, match=r'model_args.exact was removed: every model now has one '
                                           r'implementation.*delete the key'):
         build_model('ctrgcn', num_class=60, exact=False)
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('num_class', -3, 'model_args.num_class must be an integer >= 1, got -3'),
+    ('drop_out', 1.5, r'model_args.drop_out must be a number in \[0, 1\), got 1.5'),
+    ('channels', [64, 0], r'model_args.channels'),
+    ('adaptive', 'yes', 'model_args.adaptive must be true or false'),
+])
+def test_model_arguments_are_checked_against_the_builders_annotations(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        build_model('ctrgcn', **{key: value})
