@@ -118,8 +118,8 @@ class CTRGCNGraphConv(nn.Module):
             n, c, t, v = values.shape
             values = values.view(n * c, t, v)
             topology = conv.topology_transposed(x_mean, A, self.alpha).view(n * c, v, v)
-            # (out of place: autograd and the FLOP counter see each product; measured as fast as
-            # baddbmm_)
+            # Out of place, so that the FLOP counter sees every product (in place, baddbmm_, is
+            # 5-10 % faster per unit but invisible to it: docs/performance.md).
             out = (torch.bmm(values, topology) if out is None
                    else torch.baddbmm(out, values, topology))
         return out.view(n, c, t, v)
