@@ -1,15 +1,64 @@
-"""Train or test a skeleton action recognition model: python main.py --config config/demo/joint.yaml"""
+"""Train or test a skeleton action recognition model: python main.py --config config/demo/joint.yaml
+
+The composition point: the config names a model and a feeder; this file builds them and hands them
+to the loop (torchlight/, which knows neither).
+"""
+
 import os
 import sys
 
-from torchlight import distributed
+from feeders import FEEDERS, run_split
+from model import MODELS, build_model, inference_args
+from torchlight import config, distributed
 from torchlight.checkpoint import load_checkpoint
-from torchlight.config import parse_args, resumed_config, save_config
+from torchlight.config import resumed_config, save_config
 from torchlight.distributed import Context
 from torchlight.log import close_logger, make_logger, silent_logger
 from torchlight.registry import ConfigError
-from torchlight.trainer import Trainer, select_device
+from torchlight.trainer import Trainer, seed_everything, select_device
 from torchlight.workdir import new_test_folder, open_training_folder
+
+COMPONENTS = {'model': MODELS, 'feeder': FEEDERS}
+
+
+def parse_args(argv=None):
+    """(resolved config, run flags): the command line, the named components' arguments checked."""
+    return config.parse_args(argv, COMPONENTS)
+
+
+def build_datasets(cfg):
+    """{'test', and for training 'train' and (val_ratio > 0) 'held_out'}, all of cfg's benchmark
+    and stream."""
+    datasets = {'test': run_split(cfg, 'test')}
+    if cfg['phase'] == 'train':
+        datasets['train'] = run_split(cfg, 'train', 'train_feeder_args')
+        if cfg['val_ratio'] > 0:
+            datasets['held_out'] = run_split(cfg, 'train')
+    return datasets
+
+
+def run_meta(cfg, test_set):
+    """What a checkpoint must agree with, recorded in checkpoints and results.json."""
+    attrs = test_set.meta
+    return {
+        'model': cfg['model'],
+        'model_args': inference_args(cfg['model'], cfg['model_args']),
+        'dataset': attrs.get('dataset'),
+        'benchmark': attrs.get('benchmark'),
+        'layout': attrs.get('layout'),
+        'stream': cfg['stream'],
+        'num_class': len(test_set.class_names),
+    }
+
+
+def build_trainer(cfg, context):
+    """Model and datasets from the config, handed to the loop (the seed first: it draws the
+    weights)."""
+    # process 0's weights are broadcast to the others
+    seed_everything(cfg['seed'] + context.rank)
+    datasets = build_datasets(cfg)
+    model = build_model(cfg['model'], **cfg['model_args'])
+    return Trainer(cfg, model, datasets, run_meta(cfg, datasets['test']), context)
 
 
 class Session:
@@ -22,7 +71,8 @@ class Session:
     def start(self, argv):
         cfg, self.flags = parse_args(argv)
         self.context = distributed.init_from_environment(
-            use_cuda=select_device(cfg['device']).type == 'cuda')
+            use_cuda=select_device(cfg['device']).type == 'cuda'
+        )
         checkpoint, last = None, os.path.join(cfg['work_dir'], 'last.pt')
         if self.flags['resume'] and cfg['phase'] == 'train':
             if not os.path.isfile(last):
@@ -30,7 +80,7 @@ class Session:
             checkpoint = load_checkpoint(last)
             cfg = resumed_config(cfg, checkpoint.get('config') or {}, last)
         self.cfg = cfg
-        self.trainer = Trainer(cfg, self.context)
+        self.trainer = build_trainer(cfg, self.context)
         if checkpoint is not None:
             self.trainer.resume(checkpoint, last)
         self.work_dir = self.prepare_folder()
@@ -54,8 +104,9 @@ class Session:
         if cfg['phase'] == 'test':
             # A test run writes beside the training run it evaluates, in a new folder each time.
             return new_test_folder(cfg['work_dir'])
-        self.lock, self.notes = open_training_folder(cfg['work_dir'], self.flags['resume'],
-                                                     self.flags['overwrite'])
+        self.lock, self.notes = open_training_folder(
+            cfg['work_dir'], self.flags['resume'], self.flags['overwrite']
+        )
         save_config(cfg, os.path.join(cfg['work_dir'], 'config.yaml'))
         return cfg['work_dir']
 

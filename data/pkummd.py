@@ -1,14 +1,18 @@
 """PKU-MMD phase I: continuous sequences → one clip per labelled action interval.
 
-Raw files (dataset README): a skeleton file per sequence `XXXX-V` (view L, M or R), one line per frame with
-150 numbers (2 bodies × 25 joints × xyz, the second body zero when absent); a label file per sequence with one
-line `action_id,start_frame,end_frame,confidence` per action instance; split files `cross-subject.txt` and
-`cross-view.txt` listing training and validation (test) sequence ids.
+Raw files (dataset README): a skeleton file per sequence `XXXX-V` (view L, M or R), one line per
+frame with 150 numbers (2 bodies × 25 joints × xyz, the second body zero when absent); a label
+file per
+  sequence with one
+line `action_id,start_frame,end_frame,confidence` per action instance; split files
+`cross-subject.txt` and `cross-view.txt` listing training and validation (test) sequence ids.
 
-A clip is frames start..end of its sequence, both included, counted from 0 (a 1-based reading shifts a clip by
-one frame; frames past the end of the file are cut off). As for NTU, frames with no body are removed and the clip
-is translated to the spine-middle joint of its first frame's first present body; an absent body stays zero.
+A clip is frames start..end of its sequence, both included, counted from 0 (a 1-based reading shifts
+a clip by one frame; frames past the end of the file are cut off). As for NTU, frames with no body
+are removed and the clip is translated to the spine-middle joint of its first frame's first present
+body; an absent body stays zero.
 """
+
 import os
 import re
 
@@ -27,22 +31,26 @@ def class_names():
 
 
 def read_split_file(path):
-    """(training ids, test ids) from a split file: the ids after a "Training videos" heading and after a
-    "Validation videos" heading (also spelt "Validataion", as in the dataset's files)."""
+    """(training ids, test ids) from a split file: the ids after a "Training videos" heading and
+    after a "Validation videos" heading (also spelt "Validataion", as in the dataset's files)."""
     text = read_text(path)
-    headings = list(re.finditer(r'(training|validat\w*|testing)\s+videos?\s*:?', text, re.IGNORECASE))
+    headings = list(
+        re.finditer(r'(training|validat\w*|testing)\s+videos?\s*:?', text, re.IGNORECASE)
+    )
     lists = {}
     for i, heading in enumerate(headings):
         end = headings[i + 1].start() if i + 1 < len(headings) else len(text)
         kind = 'train' if heading.group(1).lower() == 'training' else 'test'
-        lists.setdefault(kind, []).extend(SEQUENCE.findall(text[heading.end():end]))
+        lists.setdefault(kind, []).extend(SEQUENCE.findall(text[heading.end() : end]))
     for kind, heading in (('train', '"Training videos:"'), ('test', '"Validation videos:"')):
         if not lists.get(kind):
             raise DataFileError(f'{path}: no sequence id (like 0002-L) after a {heading} line')
     both = sorted(set(lists['train']) & set(lists['test']))
     if both:
-        raise DataFileError(f'{path}: {len(both)} sequences are listed for both training and validation, '
-                            f'e.g. {both[0]}')
+        raise DataFileError(
+            f'{path}: {len(both)} sequences are listed for both training and validation, '
+            f'e.g. {both[0]}'
+        )
     return lists['train'], lists['test']
 
 
@@ -57,8 +65,9 @@ def read_skeleton(path):
         except ValueError:
             raise DataFileError(f'{path}:{number}: not a line of numbers') from None
         if values.size != 150:
-            raise DataFileError(f'{path}:{number}: {values.size} numbers, expected 150 '
-                                f'(2 bodies x 25 joints x 3)')
+            raise DataFileError(
+                f'{path}:{number}: {values.size} numbers, expected 150 (2 bodies x 25 joints x 3)'
+            )
         if not np.all(np.isfinite(values)):
             raise DataFileError(f'{path}:{number}: NaN or Inf')
         frames.append(values)
@@ -68,7 +77,8 @@ def read_skeleton(path):
 
 
 def read_labels(path):
-    """([(line number, action id, start, end)], [problems]): malformed lines are problems, not stops."""
+    """([(line number, action id, start, end)], [problems]): malformed lines are problems, not
+    stops."""
     intervals, problems = [], []
     for number, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
@@ -89,9 +99,9 @@ def read_labels(path):
 
 
 def translate_clip(clip):
-    """Remove frames with no body; subtract the spine middle (joint 2) of the first frame's first present
-    body; absent bodies stay zero."""
-    present = np.any(clip != 0, axis=(2, 3))                           # (T, 2)
+    """Remove frames with no body; subtract the spine middle (joint 2) of the first frame's first
+    present body; absent bodies stay zero."""
+    present = np.any(clip != 0, axis=(2, 3))  # (T, 2)
     clip = clip[present.any(axis=1)]
     present = present[present.any(axis=1)]
     origin = clip[0, np.argmax(present[0]), 1]
@@ -99,16 +109,19 @@ def translate_clip(clip):
 
 
 def read_sequence(source):
-    """source = (sequence id, skeleton path, label path) → ([(name, label, (T, 2, 25, 3))], [problems])."""
+    """source = (sequence id, skeleton path, label path) → ([(name, label, (T, 2, 25, 3))],
+    [problems])."""
     sequence, skeleton_path, label_path = source
     skeleton = read_skeleton(skeleton_path)
     intervals, problems = read_labels(label_path)
     clips = []
     for line, action, start, end in intervals:
-        clip = skeleton[start:end + 1]
+        clip = skeleton[start : end + 1]
         if not np.any(clip):
-            problems.append(f'{label_path}:{line}: no body in frames {start}..{end} '
-                            f'(the skeleton file has {len(skeleton)} frames)')
+            problems.append(
+                f'{label_path}:{line}: no body in frames {start}..{end} '
+                f'(the skeleton file has {len(skeleton)} frames)'
+            )
             continue
         clips.append((f'{sequence}_{line:03d}', action - 1, translate_clip(clip)))
     return clips, problems

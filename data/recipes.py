@@ -1,8 +1,10 @@
 """What `data/prepare.py` reads for each dataset and where each sample goes.
 
-A recipe lists sources (a raw file, or for PKU-MMD a skeleton file with its label file), a function that turns
-one source into samples, and for each benchmark the sources of each split in the split's final order.
+A recipe lists sources (a raw file, or for PKU-MMD a skeleton file with its label file), a function
+that turns one source into samples, and for each benchmark the sources of each split in the split's
+final order.
 """
+
 import functools
 import os
 from dataclasses import dataclass, field
@@ -14,44 +16,52 @@ from data.ntu_splits import BENCHMARKS, NUM_CLASS, SETUPS, split_orders
 from torchlight.registry import ConfigError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NTU_MISSING_LISTS = {'ntu60': 'NTU_RGBD_samples_with_missing_skeletons.txt',
-                     'ntu120': 'NTU_RGBD120_samples_with_missing_skeletons.txt'}
+NTU_MISSING_LISTS = {
+    'ntu60': 'NTU_RGBD_samples_with_missing_skeletons.txt',
+    'ntu120': 'NTU_RGBD120_samples_with_missing_skeletons.txt',
+}
 PKUMMD_SPLIT_FILES = {'xsub': 'cross-subject.txt', 'xview': 'cross-view.txt'}
 
 
 @dataclass
 class Recipe:
     dataset: str
-    sources: list               # what `read` takes, in reading order
-    read: callable              # source → ([(name, 0-based label, frames (T, M, V, C))], [problems]); may raise
-    splits: dict                # benchmark → split → indices into `sources`, in the split's order
-    sample_shape: tuple         # (M, V, C)
+    sources: list  # what `read` takes, in reading order
+    # source → ([(name, 0-based label, frames (T, M, V, C))], [problems]); may raise
+    read: callable
+    # benchmark → split → indices into `sources`, in the split's order
+    splits: dict
+    sample_shape: tuple  # (M, V, C)
     layout: str
     class_names: list
-    npz_names: dict = field(default_factory=dict)      # benchmark → the reference's .npz file name
-    left_out: dict = field(default_factory=dict)       # reason → names not read
-    problems: list = field(default_factory=list)       # files refused before reading, and why
+    # benchmark → the reference's .npz file name
+    npz_names: dict = field(default_factory=dict)
+    left_out: dict = field(default_factory=dict)  # reason → names not read
+    problems: list = field(default_factory=list)  # files refused before reading, and why
 
 
 def files_in(raw, suffix):
     """Sorted stems of the files in `raw` ending with `suffix`."""
     if not os.path.isdir(raw):
         raise ConfigError(f'--raw {raw} is not a directory')
-    names = sorted(f[:-len(suffix)] for f in os.listdir(raw) if f.endswith(suffix))
+    names = sorted(f[: -len(suffix)] for f in os.listdir(raw) if f.endswith(suffix))
     if not names:
         raise ConfigError(f'--raw {raw} holds no {suffix} file')
     return names
 
 
-# ------------------------------------------------------------------------------------------ NTU RGB+D
+# ---------------------------------------------------------------------------------------- NTU RGB+D
+
 
 def read_ntu(dataset, path):
-    """One sample in two person slots: NTU-60 leaves a single actor's second slot empty, NTU-120 repeats it
-    (as the reference preparations do)."""
+    """One sample in two person slots: NTU-60 leaves a single actor's second slot empty, NTU-120
+    repeats it (as the reference preparations do)."""
     name = ntu.sample_name(path)
     action = ntu.parse_name(name)['action']
     if not 1 <= action <= NUM_CLASS[dataset]:
-        raise DataFileError(f'{path}: unknown action id A{action:03d} for {dataset} (A001..A{NUM_CLASS[dataset]:03d})')
+        raise DataFileError(
+            f'{path}: unknown action id A{action:03d} for {dataset} (A001..A{NUM_CLASS[dataset]:03d})'
+        )
     frames = ntu.prepare_sequence(path)
     if frames.shape[1] == 1:
         second = frames if dataset == 'ntu120' else np.zeros_like(frames)
@@ -62,27 +72,39 @@ def read_ntu(dataset, path):
 def ntu_recipe(dataset, raw):
     names = files_in(raw, '.skeleton')
     misnamed = [n for n in names if not ntu.NAME.match(n)]
-    problems = [f'{os.path.join(raw, n)}.skeleton: not an NTU sample name (SsssCcccPpppRrrrAaaa)'
-                for n in misnamed]
-    names = [n for n in names
-             if n not in misnamed and ntu.parse_name(n)['setup'] in SETUPS[dataset]]
+    problems = [
+        f'{os.path.join(raw, n)}.skeleton: not an NTU sample name (SsssCcccPpppRrrrAaaa)'
+        for n in misnamed
+    ]
+    names = [
+        n for n in names if n not in misnamed and ntu.parse_name(n)['setup'] in SETUPS[dataset]
+    ]
     with open(os.path.join(HERE, 'ntu_meta', NTU_MISSING_LISTS[dataset])) as f:
         missing = {line.strip() for line in f}
     known_missing = [n for n in names if n in missing]
     names = [n for n in names if n not in missing]
     with open(os.path.join(HERE, 'ntu_meta', 'ntu120_class_names.txt')) as f:
-        class_names = f.read().splitlines()[:NUM_CLASS[dataset]]
-    short = {'ntu60': {'xsub': 'NTU60_CS.npz', 'xview': 'NTU60_CV.npz'},
-             'ntu120': {'xsub': 'NTU120_CSub.npz', 'xset': 'NTU120_CSet.npz'}}[dataset]
-    return Recipe(dataset, [os.path.join(raw, f'{n}.skeleton') for n in names],
-                  functools.partial(read_ntu, dataset),
-                  {b: split_orders(names, dataset, b) for b in BENCHMARKS[dataset]},
-                  (2, 25, 3), 'ntu25', class_names, short,
-                  {'on the official list of samples with missing skeletons': known_missing},
-                  problems)
+        class_names = f.read().splitlines()[: NUM_CLASS[dataset]]
+    short = {
+        'ntu60': {'xsub': 'NTU60_CS.npz', 'xview': 'NTU60_CV.npz'},
+        'ntu120': {'xsub': 'NTU120_CSub.npz', 'xset': 'NTU120_CSet.npz'},
+    }[dataset]
+    return Recipe(
+        dataset=dataset,
+        sources=[os.path.join(raw, f'{n}.skeleton') for n in names],
+        read=functools.partial(read_ntu, dataset),
+        splits={b: split_orders(names, dataset, b) for b in BENCHMARKS[dataset]},
+        sample_shape=(2, 25, 3),
+        layout='ntu25',
+        class_names=class_names,
+        npz_names=short,
+        left_out={'on the official list of samples with missing skeletons': known_missing},
+        problems=problems,
+    )
 
 
-# ------------------------------------------------------------------------------------------- NW-UCLA
+# ------------------------------------------------------------------------------------------ NW-UCLA
+
 
 def read_ucla(source):
     name, label, path = source
@@ -96,22 +118,39 @@ def ucla_recipe(raw):
     listed = [entry for split in ('train', 'test') for entry in lists[split]]
     found = [entry for entry in listed if entry['file_name'] in available]
     if not found:
-        raise ConfigError(f'--raw {raw} holds none of the NW-UCLA files of the reference lists '
-                          f'(e.g. {listed[0]["file_name"]}.json)')
+        raise ConfigError(
+            f'--raw {raw} holds none of the NW-UCLA files of the reference lists '
+            f'(e.g. {listed[0]["file_name"]}.json)'
+        )
     position = {entry['file_name']: i for i, entry in enumerate(found)}
-    splits = {'xview': {split: [position[e['file_name']] for e in lists[split] if e['file_name'] in position]
-                        for split in ('train', 'test')}}
-    sources = [(e['file_name'], e['label'] - 1, os.path.join(raw, f'{e["file_name"]}.json')) for e in found]
+    splits = {
+        'xview': {
+            split: [position[e['file_name']] for e in lists[split] if e['file_name'] in position]
+            for split in ('train', 'test')
+        }
+    }
+    sources = [
+        (e['file_name'], e['label'] - 1, os.path.join(raw, f'{e["file_name"]}.json')) for e in found
+    ]
     missing = [e['file_name'] for e in listed if e['file_name'] not in available]
-    return Recipe('ucla', sources, read_ucla, splits, (1, 20, 3), 'ucla20', list(ucla.CLASS_NAMES),
-                  left_out={'listed by the reference but not in --raw': missing})
+    return Recipe(
+        dataset='ucla',
+        sources=sources,
+        read=read_ucla,
+        splits=splits,
+        sample_shape=(1, 20, 3),
+        layout='ucla20',
+        class_names=list(ucla.CLASS_NAMES),
+        left_out={'listed by the reference but not in --raw': missing},
+    )
 
 
-# ------------------------------------------------------------------------------------------ PKU-MMD I
+# ---------------------------------------------------------------------------------------- PKU-MMD I
+
 
 def find_pkummd_files(raw):
-    """Skeleton files, label files (those under a folder named like "label", or ending in .label) and split
-    files anywhere under `raw`."""
+    """Skeleton files, label files (those under a folder named like "label", or ending in .label)
+    and split files anywhere under `raw`."""
     if not os.path.isdir(raw):
         raise ConfigError(f'--raw {raw} is not a directory')
     skeletons, labels, split_files = {}, {}, {}
@@ -125,7 +164,9 @@ def find_pkummd_files(raw):
             elif pkummd.SEQUENCE.fullmatch(stem):
                 kind = labels if in_label_folder or ext == '.label' else skeletons
                 if stem in kind:
-                    raise ConfigError(f'two files for sequence {stem} under --raw: {kind[stem]} and {path}')
+                    raise ConfigError(
+                        f'two files for sequence {stem} under --raw: {kind[stem]} and {path}'
+                    )
                 kind[stem] = path
     missing = [f for f in PKUMMD_SPLIT_FILES.values() if f not in split_files]
     if missing:
@@ -144,15 +185,32 @@ def pkummd_recipe(raw):
     listed = sorted({s for train, test in lists.values() for s in train + test})
     usable = [s for s in listed if s in skeletons and s in labels]
     position = {s: i for i, s in enumerate(usable)}
-    splits = {b: {'train': sorted(position[s] for s in train if s in position),
-                  'test': sorted(position[s] for s in test if s in position)} for b, (train, test) in lists.items()}
-    return Recipe('pkummd', [(s, skeletons[s], labels[s]) for s in usable], pkummd.read_sequence, splits,
-                  (2, 25, 3), 'ntu25', pkummd.class_names(),
-                  {'xsub': 'PKUMMD_CSub.npz', 'xview': 'PKUMMD_CView.npz'},
-                  {'listed in a split file without a skeleton file': [s for s in listed if s not in skeletons],
-                   'listed in a split file without a label file': [s for s in listed if s in skeletons
-                                                                   and s not in labels],
-                   'in no split list': sorted(set(skeletons) - set(listed))})
+    splits = {
+        b: {
+            'train': sorted(position[s] for s in train if s in position),
+            'test': sorted(position[s] for s in test if s in position),
+        }
+        for b, (train, test) in lists.items()
+    }
+    return Recipe(
+        dataset='pkummd',
+        sources=[(s, skeletons[s], labels[s]) for s in usable],
+        read=pkummd.read_sequence,
+        splits=splits,
+        sample_shape=(2, 25, 3),
+        layout='ntu25',
+        class_names=pkummd.class_names(),
+        npz_names={'xsub': 'PKUMMD_CSub.npz', 'xview': 'PKUMMD_CView.npz'},
+        left_out={
+            'listed in a split file without a skeleton file': [
+                s for s in listed if s not in skeletons
+            ],
+            'listed in a split file without a label file': [
+                s for s in listed if s in skeletons and s not in labels
+            ],
+            'in no split list': sorted(set(skeletons) - set(listed)),
+        },
+    )
 
 
 def build_recipe(dataset, raw):

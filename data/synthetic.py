@@ -1,26 +1,39 @@
 """The bundled demo dataset: synthetic NTU-layout skeleton sequences, generated deterministically.
 
-This is NOT real motion capture. Ten classes of simple, hand-designed motions of a stick figure in the NTU
-RGB+D 25-joint layout, with per-subject body proportions, per-repetition speed and amplitude, three camera
-yaws and sensor noise. Two pairs are ambiguous by design, as in the SF-Head paper's examples: `wave` and
-`salute` share the same arm raise and differ only in its last part; `jump up` and `hop` both move the body
-up and down. It exists so that the framework trains, tests and reports end to end in minutes on a CPU.
+This is NOT real motion capture. Ten classes of simple, hand-designed motions of a stick figure in
+the NTU RGB+D 25-joint layout, with per-subject body proportions, per-repetition speed and
+amplitude, three camera yaws and sensor noise. Two pairs are ambiguous by design, as in the SF-Head
+paper's examples: `wave` and `salute` share the same arm raise and differ only in its last part;
+`jump up` and `hop` both move the body up and down. It exists so that the framework trains, tests
+and reports end to end in minutes on a CPU.
 
-Written in the prepared format (`feeders.storage`), cross-subject split, centred like prepared NTU data
+Written in the prepared format (`data.storage`), cross-subject split, centred like prepared NTU data
 (origin: spine-mid joint of the first frame), second person slot empty.
 """
+
 import os
 
 import numpy as np
 
-from feeders.storage import write_split
+from data.storage import write_split
 from graph.layouts import NTU25
 from torchlight.errors import ConfigError
 
-CLASS_NAMES = ('wave', 'salute', 'jump up', 'hop', 'clap', 'kick', 'sit down', 'stand up', 'punch', 'bow')
+CLASS_NAMES = (
+    'wave',
+    'salute',
+    'jump up',
+    'hop',
+    'clap',
+    'kick',
+    'sit down',
+    'stand up',
+    'punch',
+    'bow',
+)
 SUBJECTS = tuple(range(1, 11))
 TRAIN_SUBJECTS = (1, 2, 4, 5)
-CAMERA_YAWS = (-45.0, 0.0, 45.0)   # degrees, one camera each
+CAMERA_YAWS = (-45.0, 0.0, 45.0)  # degrees, one camera each
 REPETITIONS = 2
 SEED = 2025
 GENERATOR_VERSION = 1
@@ -28,7 +41,7 @@ GENERATOR_VERSION = 1
 DEFAULT_ROOT = os.path.join('data', 'demo', 'xsub')
 
 J = {name: i for i, name in enumerate(NTU25.joints)}
-LEFT, RIGHT = 1.0, -1.0            # sign of x on the subject's side: x points to the subject's left
+LEFT, RIGHT = 1.0, -1.0  # sign of x on the subject's side: x points to the subject's left
 UP = np.array([0.0, 1.0, 0.0])
 DOWN = -UP
 
@@ -45,10 +58,17 @@ def bump(p, start, end):
 
 
 def direction(elevation, azimuth, side):
-    """Unit vectors (F, 3): elevation 0 points down, π up; azimuth 0 points outwards to `side`, π/2 forwards."""
+    """Unit vectors (F, 3): elevation 0 points down, π up; azimuth 0 points outwards to `side`,
+    π/2 forwards."""
     elevation, azimuth = np.broadcast_arrays(elevation, azimuth)
-    return np.stack([side * np.sin(elevation) * np.cos(azimuth), -np.cos(elevation),
-                     np.sin(elevation) * np.sin(azimuth)], axis=-1)
+    return np.stack(
+        [
+            side * np.sin(elevation) * np.cos(azimuth),
+            -np.cos(elevation),
+            np.sin(elevation) * np.sin(azimuth),
+        ],
+        axis=-1,
+    )
 
 
 def normalise(v):
@@ -61,12 +81,13 @@ def blend(a, b, weight):
 
 
 class Body:
-    """Bone lengths of one subject; `pose` turns per-frame limb directions into 25 joint positions."""
+    """Bone lengths of one subject; `pose` turns per-frame limb directions into 25 joint
+    positions."""
 
     def __init__(self, rng):
         height = rng.uniform(0.85, 1.15)
-        jitter = lambda: height * rng.uniform(0.95, 1.05)   # noqa: E731
-        self.spine = (0.28 * jitter(), 0.22 * jitter())     # base → mid → shoulder
+        jitter = lambda: height * rng.uniform(0.95, 1.05)  # noqa: E731
+        self.spine = (0.28 * jitter(), 0.22 * jitter())  # base → mid → shoulder
         self.neck, self.head = 0.06 * jitter(), 0.13 * jitter()
         self.shoulder_width = 0.18 * jitter()
         self.hip_width = 0.09 * jitter()
@@ -75,7 +96,8 @@ class Body:
         self.stand_height = self.thigh + self.shin + 0.05
 
     def pose(self, frames, root, lean, arms, legs):
-        """Joint positions (F, 25, 3). arms/legs: {side: (upper direction, lower direction)}, each (F, 3)."""
+        """Joint positions (F, 25, 3). arms/legs: {side: (upper direction, lower direction)}, each
+        (F, 3)."""
         x = np.zeros((frames, 25, 3))
         x[:, J['spine_base']] = root
         x[:, J['spine_mid']] = root + self.spine[0] * UP
@@ -88,22 +110,35 @@ class Body:
             elbow = shoulder + self.upper_arm * upper
             wrist = elbow + self.forearm * lower
             hand = wrist + self.hand * lower
-            for name, value in (('shoulder', shoulder), ('elbow', elbow), ('wrist', wrist), ('hand', hand)):
+            for name, value in (
+                ('shoulder', shoulder),
+                ('elbow', elbow),
+                ('wrist', wrist),
+                ('hand', hand),
+            ):
                 x[:, J[f'{prefix}_{name}']] = value
             x[:, J[f'{prefix}_hand_tip']] = hand + 0.06 * lower
             x[:, J[f'{prefix}_thumb']] = hand + 0.04 * normalise(lower + [-side * 0.8, 0, 0.5])
         # Lean the upper body forwards about the spine base.
-        upper_body = [J[n] for n in NTU25.joints if not n.endswith(('hip', 'knee', 'ankle', 'foot', 'base'))]
+        upper_body = [
+            J[n] for n in NTU25.joints if not n.endswith(('hip', 'knee', 'ankle', 'foot', 'base'))
+        ]
         rel = x[:, upper_body] - root[:, None]
         c, s = np.cos(lean)[:, None], np.sin(lean)[:, None]
         x[:, upper_body] = root[:, None] + np.stack(
-            [rel[..., 0], c * rel[..., 1] - s * rel[..., 2], s * rel[..., 1] + c * rel[..., 2]], axis=-1)
+            [rel[..., 0], c * rel[..., 1] - s * rel[..., 2], s * rel[..., 1] + c * rel[..., 2]],
+            axis=-1,
+        )
         for side, prefix in ((LEFT, 'left'), (RIGHT, 'right')):
             thigh, shin = legs[side]
             hip = root + [side * self.hip_width, -0.03, 0]
             knee = hip + self.thigh * thigh
             ankle = knee + self.shin * shin
-            x[:, J[f'{prefix}_hip']], x[:, J[f'{prefix}_knee']], x[:, J[f'{prefix}_ankle']] = hip, knee, ankle
+            x[:, J[f'{prefix}_hip']], x[:, J[f'{prefix}_knee']], x[:, J[f'{prefix}_ankle']] = (
+                hip,
+                knee,
+                ankle,
+            )
             x[:, J[f'{prefix}_foot']] = ankle + [0, -0.03, self.foot]
         return x
 
@@ -111,10 +146,20 @@ class Body:
 def rest(frames):
     """Standing pose: arms hanging slightly outwards, forearms a little forwards, legs straight."""
     zero = np.zeros(frames)
-    arm = lambda side: (direction(zero + 0.15, zero, side), direction(zero + 0.25, zero + np.pi / 2, side))  # noqa
-    leg = lambda side: (direction(zero, zero, side), direction(zero, zero, side))  # noqa: E731
-    return {'lean': zero.copy(), 'lift': zero.copy(), 'back': zero.copy(),
-            'arms': {LEFT: arm(LEFT), RIGHT: arm(RIGHT)}, 'legs': {LEFT: leg(LEFT), RIGHT: leg(RIGHT)}}
+
+    def arm(side):
+        return direction(zero + 0.15, zero, side), direction(zero + 0.25, zero + np.pi / 2, side)
+
+    def leg(side):
+        return direction(zero, zero, side), direction(zero, zero, side)
+
+    return {
+        'lean': zero.copy(),
+        'lift': zero.copy(),
+        'back': zero.copy(),
+        'arms': {LEFT: arm(LEFT), RIGHT: arm(RIGHT)},
+        'legs': {LEFT: leg(LEFT), RIGHT: leg(RIGHT)},
+    }
 
 
 def raise_arm(p, pose, amp):
@@ -128,7 +173,9 @@ def raise_arm(p, pose, amp):
 def forehead_direction(body, upper):
     """Direction from the right elbow to the forehead, for an upper-arm direction `upper`."""
     shoulder = np.array([RIGHT * body.shoulder_width, body.spine[0] + body.spine[1] - 0.02, 0])
-    forehead = np.array([RIGHT * 0.04, body.spine[0] + body.spine[1] + body.neck + body.head * 0.8, 0.08])
+    forehead = np.array(
+        [RIGHT * 0.04, body.spine[0] + body.spine[1] + body.neck + body.head * 0.8, 0.08]
+    )
     return normalise(forehead - (shoulder + body.upper_arm * upper))
 
 
@@ -154,17 +201,29 @@ def jump_up(p, pose, body, amp):
     air = bump(p, 0.4, 0.65)
     pose['lift'] = 0.25 * amp * air - 0.12 * crouch
     for side in (LEFT, RIGHT):
-        pose['legs'][side] = (direction(0.8 * crouch, np.pi / 2, side), direction(0.6 * crouch, -np.pi / 2, side))
-        pose['arms'][side] = (direction(0.15 + 1.2 * air * amp, 0.3, side), direction(0.25 + 1.2 * air, 1.2, side))
+        pose['legs'][side] = (
+            direction(0.8 * crouch, np.pi / 2, side),
+            direction(0.6 * crouch, -np.pi / 2, side),
+        )
+        pose['arms'][side] = (
+            direction(0.15 + 1.2 * air * amp, 0.3, side),
+            direction(0.25 + 1.2 * air, 1.2, side),
+        )
 
 
 def hop(p, pose, body, amp):
     lift = smoothstep(p, 0.05, 0.2) * (1 - smoothstep(p, 0.85, 0.95))
     hops = np.maximum(0, np.sin(2 * np.pi * 2 * (p - 0.25))) * (p > 0.25) * (p < 0.75)
     pose['lift'] = 0.18 * amp * hops
-    pose['legs'][LEFT] = (direction(0.2 * lift, np.pi / 2, LEFT), direction(0.4 * lift, -np.pi / 2, LEFT))
+    pose['legs'][LEFT] = (
+        direction(0.2 * lift, np.pi / 2, LEFT),
+        direction(0.4 * lift, -np.pi / 2, LEFT),
+    )
     for side in (LEFT, RIGHT):
-        pose['arms'][side] = (direction(0.15 + 0.6 * hops * amp, 0.3, side), direction(0.25 + 0.6 * hops, 1.2, side))
+        pose['arms'][side] = (
+            direction(0.15 + 0.6 * hops * amp, 0.3, side),
+            direction(0.25 + 0.6 * hops, 1.2, side),
+        )
 
 
 def clap(p, pose, body, amp):
@@ -174,13 +233,18 @@ def clap(p, pose, body, amp):
         upper = blend(pose['arms'][side][0], direction(p * 0 + 0.9, 1.3, side), reach)
         target = np.stack([side * (0.03 + 0.25 * amp * opening), p * 0 + 0.3, p * 0 + 0.45], -1)
         shoulder = np.array([side * body.shoulder_width, 0.5, 0])
-        lower = blend(pose['arms'][side][1], normalise(target - (shoulder + body.upper_arm * upper)), reach)
+        lower = blend(
+            pose['arms'][side][1], normalise(target - (shoulder + body.upper_arm * upper)), reach
+        )
         pose['arms'][side] = (upper, lower)
 
 
 def kick(p, pose, body, amp):
     k = bump(p, 0.3, 0.7)
-    pose['legs'][RIGHT] = (direction(1.3 * amp * k, np.pi / 2, RIGHT), direction(1.0 * amp * k ** 2, np.pi / 2, RIGHT))
+    pose['legs'][RIGHT] = (
+        direction(1.3 * amp * k, np.pi / 2, RIGHT),
+        direction(1.0 * amp * k**2, np.pi / 2, RIGHT),
+    )
 
 
 def sit_down(p, pose, body, amp):
@@ -189,7 +253,10 @@ def sit_down(p, pose, body, amp):
     pose['back'] = -0.25 * s
     pose['lean'] = 0.4 * amp * np.sin(np.pi * s)
     for side in (LEFT, RIGHT):
-        pose['legs'][side] = (direction(np.pi / 2 * s, np.pi / 2, side), direction(0.3 * s, -np.pi / 2, side))
+        pose['legs'][side] = (
+            direction(np.pi / 2 * s, np.pi / 2, side),
+            direction(0.3 * s, -np.pi / 2, side),
+        )
 
 
 def stand_up(p, pose, body, amp):
@@ -203,9 +270,13 @@ def punch(p, pose, body, amp):
     extended = (direction(p * 0 + 1.5 * amp, 1.5, RIGHT), direction(p * 0 + 1.5 * amp, 1.5, RIGHT))
     ready = [blend(r, g, guard) for r, g in zip(pose['arms'][RIGHT], retracted)]
     pose['arms'][RIGHT] = tuple(blend(r, e, hit) for r, e in zip(ready, extended))
-    pose['arms'][LEFT] = tuple(blend(r, g, guard) for r, g in
-                               zip(pose['arms'][LEFT], (direction(p * 0 + 0.5, 1.6, LEFT),
-                                                        direction(p * 0 + 2.2, 1.5, LEFT))))
+    pose['arms'][LEFT] = tuple(
+        blend(r, g, guard)
+        for r, g in zip(
+            pose['arms'][LEFT],
+            (direction(p * 0 + 0.5, 1.6, LEFT), direction(p * 0 + 2.2, 1.5, LEFT)),
+        )
+    )
 
 
 def bow(p, pose, body, amp):
@@ -221,19 +292,21 @@ def yaw_matrix(degrees):
 
 
 def make_sequence(action, body, yaw, rng):
-    """One sample (T, M=2, V=25, C=3) in camera coordinates, centred on the first frame's spine-mid joint."""
+    """One sample (T, M=2, V=25, C=3) in camera coordinates, centred on the first frame's spine-mid
+    joint."""
     frames = int(rng.integers(40, 91))
     onset = rng.uniform(-0.05, 0.05)
-    p = np.clip(np.linspace(0, 1, frames) ** rng.uniform(0.8, 1.25) + onset, 0, 1)   # speed and onset
+    # speed and onset
+    p = np.clip(np.linspace(0, 1, frames) ** rng.uniform(0.8, 1.25) + onset, 0, 1)
     pose = rest(frames)
     action(p, pose, body, rng.uniform(0.85, 1.15))
-    for limbs in (pose['arms'], pose['legs']):                                      # personal style
+    for limbs in (pose['arms'], pose['legs']):  # personal style
         for side, directions in limbs.items():
             limbs[side] = tuple(normalise(d + rng.normal(0, 0.15, 3)) for d in directions)
     root = np.stack([np.zeros(frames), body.stand_height + pose['lift'], pose['back']], -1)
     joints = body.pose(frames, root, pose['lean'], pose['arms'], pose['legs'])
     joints = joints @ yaw_matrix(yaw + rng.uniform(-10, 10)).T
-    joints += rng.normal(0, 0.06, joints.shape)                             # sensor noise
+    joints += rng.normal(0, 0.06, joints.shape)  # sensor noise
     joints -= joints[0, J['spine_mid']]
     sample = np.zeros((frames, 2, 25, 3), dtype=np.float32)
     sample[:, 0] = joints
@@ -252,12 +325,24 @@ def generate(root):
                 for repetition in range(1, REPETITIONS + 1):
                     sequences.append(make_sequence(action, body, yaw, rng))
                     labels.append(label)
-                    names.append(f'S001C{camera:03d}P{subject:03d}R{repetition:03d}A{label + 1:03d}')
+                    names.append(
+                        f'S001C{camera:03d}P{subject:03d}R{repetition:03d}A{label + 1:03d}'
+                    )
     os.makedirs(root, exist_ok=True)
     for split, (sequences, labels, names) in splits.items():
-        write_split(os.path.join(root, f'{split}.h5'), sequences, labels, names, dataset='demo',
-                    benchmark='xsub', split=split, layout='ntu25', num_class=len(CLASS_NAMES),
-                    class_names=list(CLASS_NAMES), generator_version=GENERATOR_VERSION)
+        write_split(
+            os.path.join(root, f'{split}.h5'),
+            sequences,
+            labels,
+            names,
+            dataset='demo',
+            benchmark='xsub',
+            split=split,
+            layout='ntu25',
+            num_class=len(CLASS_NAMES),
+            class_names=list(CLASS_NAMES),
+            generator_version=GENERATOR_VERSION,
+        )
 
 
 def ensure_demo_dataset(root, asked=False):
@@ -266,6 +351,8 @@ def ensure_demo_dataset(root, asked=False):
     if all(os.path.isfile(os.path.join(root, f'{split}.h5')) for split in ('train', 'test')):
         return
     if not asked and os.path.abspath(root) != os.path.abspath(DEFAULT_ROOT):
-        raise ConfigError(f'data file not found: {os.path.join(root, "train.h5")} (the demo data '
-                          f'is generated only at {DEFAULT_ROOT}, or elsewhere with generate: true)')
+        raise ConfigError(
+            f'data file not found: {os.path.join(root, "train.h5")} (the demo data '
+            f'is generated only at {DEFAULT_ROOT}, or elsewhere with generate: true)'
+        )
     generate(root)

@@ -1,4 +1,6 @@
-"""NW-UCLA "all_sqe" JSON files → prepared sequences (T, 1, 20, 3), untouched: the feeder centres and scales."""
+"""NW-UCLA "all_sqe" JSON files → prepared sequences (T, 1, 20, 3), untouched: the feeder centres
+and scales."""
+
 import json
 import os
 
@@ -7,12 +9,23 @@ import numpy as np
 from data import DataFileError, read_text
 
 META = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ucla_meta')
-CLASS_NAMES = ('pick up with one hand', 'pick up with two hands', 'drop trash', 'walk around', 'sit down',
-               'stand up', 'donning', 'doffing', 'throw', 'carry')
+CLASS_NAMES = (
+    'pick up with one hand',
+    'pick up with two hands',
+    'drop trash',
+    'walk around',
+    'sit down',
+    'stand up',
+    'donning',
+    'doffing',
+    'throw',
+    'carry',
+)
 
 
 def reference_lists():
-    """{'train': [...], 'test': [...]} of {'file_name', 'length', 'label'} in the reference feeder's order."""
+    """{'train': [...], 'test': [...]} of {'file_name', 'length', 'label'} in the reference feeder's
+    order."""
     lists = {}
     for split in ('train', 'test'):
         with open(os.path.join(META, f'{split}_list.json')) as f:
@@ -31,7 +44,9 @@ def load_sequence(path):
     except (KeyError, TypeError, ValueError):
         raise DataFileError(f'{path}: no T x 20 x 3 "skeletons" array') from None
     if skeletons.ndim != 3 or skeletons.shape[1:] != (20, 3) or len(skeletons) == 0:
-        raise DataFileError(f'{path}: "skeletons" has shape {skeletons.shape}, expected (T >= 1, 20, 3)')
+        raise DataFileError(
+            f'{path}: "skeletons" has shape {skeletons.shape}, expected (T >= 1, 20, 3)'
+        )
     if not np.all(np.isfinite(skeletons)):
         raise DataFileError(f'{path}: NaN or Inf in "skeletons"')
     return skeletons[:, None]

@@ -1,6 +1,8 @@
 """Feeders (datasets) by name: `build_feeder(name, **feeder_args)`."""
+
 import inspect
 
+from data.synthetic import ensure_demo_dataset
 from feeders.feeder import SkeletonFeeder, UclaFeeder
 from torchlight.registry import Registry
 
@@ -11,8 +13,9 @@ FEEDERS.register('ucla')(UclaFeeder)
 
 def with_generate(signature):
     """The skeleton feeder's arguments and `generate`."""
-    generate = inspect.Parameter('generate', inspect.Parameter.KEYWORD_ONLY, default=False,
-                                 annotation=bool)
+    generate = inspect.Parameter(
+        'generate', inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool
+    )
     return signature.replace(parameters=[*signature.parameters.values(), generate])
 
 
@@ -22,7 +25,6 @@ class DemoFeeder(SkeletonFeeder):
     location (data/demo/xsub), or anywhere with `generate: true`."""
 
     def __init__(self, data_path, *, generate=False, **kwargs):
-        from data.synthetic import ensure_demo_dataset
         ensure_demo_dataset(data_path, generate)
         super().__init__(data_path, **kwargs)
 
@@ -32,3 +34,10 @@ class DemoFeeder(SkeletonFeeder):
 
 def build_feeder(name, **feeder_args):
     return FEEDERS.build(name, **feeder_args)
+
+
+def run_split(config, split='test', arguments='test_feeder_args'):
+    """Split `split` read through a (run's) config: its feeder with `arguments`, its benchmark and
+    stream (the demo data is generated if needed)."""
+    shared = {'benchmark': config.get('benchmark'), 'stream': config.get('stream', 'joint')}
+    return build_feeder(config['feeder'], **{**config[arguments], 'split': split, **shared})

@@ -1,83 +1,101 @@
 """The skeleton feeder: reads a prepared split lazily and applies the train or test transforms."""
+
 import os
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from feeders.npz import read_npz_split
-from feeders.storage import SequenceReader, read_index
-from feeders.transforms import (crop_resize, joint_to_bone, min_max_normalise, random_move, random_rotation,
-                                random_scale, random_shift, to_motion, ucla_view_transform, valid_frame_count)
+from data.npz import read_npz_split
+from data.storage import SequenceReader, read_index
+from feeders.transforms import (
+    crop_resize,
+    joint_to_bone,
+    min_max_normalise,
+    random_move,
+    random_rotation,
+    random_scale,
+    random_shift,
+    to_motion,
+    ucla_view_transform,
+    valid_frame_count,
+)
 from graph import get_layout
 from torchlight.registry import ConfigError
 from torchlight.validation import Ascending, Length, Range
 
 # The argument types the registry checks config values against (torchlight.validation).
 Split = Literal['train', 'test']
+Stream = Literal['joint', 'bone', 'joint_motion', 'bone_motion']
 Frames = Annotated[int, Range(ge=1)]
 Share = Annotated[float, Range(gt=0, le=1)]
-Crop = Annotated[list[Share], Length(1, 2), Ascending()]       # one: centre crop; two: random crop
+Crop = Annotated[list[Share], Length(1, 2), Ascending()]  # one: centre crop; two: random crop
 
 
-def open_split(data_path, split):
-    """(path, index, frame reader) of `<data_path>/<split>.h5`, or of split `split` of a reference-layout
-    .npz file (`data_path: data/ntu/NTU60_CS.npz`)."""
+def open_split(data_path, split, benchmark=None):
+    """(path, index, frame reader) of a split: split `split` of `benchmark` in a dataset file
+    (`data_path: data/ntu60/ntu60.h5`, as data/prepare.py writes), `<data_path>/<split>.h5` for a
+    folder of split files (the demo data), or split `split` of a reference-layout .npz file
+    (`data_path: data/ntu/NTU60_CS.npz`)."""
     if data_path.endswith('.npz'):
         return (data_path, *read_npz_split(data_path, split))
-    path = os.path.join(data_path, f'{split}.h5')
-    index = read_index(path)
+    path = data_path if data_path.endswith('.h5') else os.path.join(data_path, f'{split}.h5')
+    if not os.path.isfile(path):
+        raise ConfigError(f'data file not found: {path}; {prepare_command(path)}')
+    index = read_index(path, benchmark, split)
     return path, index, SequenceReader(path, index['start'], index['length'])
 
 
-class SkeletonFeeder(Dataset):
-    """Samples (data (C, T, V, M) float32, label, index) from `<data_path>/<split>.h5`.
+# What `python -m data.prepare DATASET --raw ...` reads, per dataset it prepares.
+RAW_INPUT = {
+    'ntu60': 'the folder of .skeleton files',
+    'ntu120': 'the folder of .skeleton files',
+    'ucla': 'the all_sqe folder',
+    'pkummd': 'the folder of skeleton, label and split files',
+}
 
-    Transforms, in the reference order: crop + resize to `window_size` frames (`p_interval`: one value for a
-    centre crop, two for a random crop), random rotation (`random_rot`), then ours, off by default: per-axis
-    scale (`random_scale`: largest relative change), translation (`random_shift`: largest offset per axis) and
-    ST-GCN's time-varying move (`random_move`); finally bone, motion.
 
-    Augmentation randomness is a function of (seed, epoch, sample index): the same on every run, whatever the
-    number of DataLoader workers, and different at each epoch (`set_epoch`).
+def prepare_command(path):
+    """The command that writes the prepared data `path` (data/<dataset>/<dataset>.h5)."""
+    parts = os.path.normpath(path).split(os.sep)
+    known = [i for i, part in enumerate(parts) if part in RAW_INPUT]
+    if not known:
+        return (
+            'prepare the dataset with python -m data.prepare DATASET --raw RAW_FOLDER --out '
+            f'{os.path.dirname(os.path.dirname(path)) or "."}'
+        )
+    dataset = parts[known[-1]]
+    out = os.path.join(*parts[: known[-1] + 1])
+    return (
+        f'write it with: python -m data.prepare {dataset} --raw <{RAW_INPUT[dataset]}> --out {out}'
+    )
+
+
+class PreparedSplit(Dataset):
+    """One split of a prepared dataset: its index (labels, names, attributes) in memory, the frames
+    read on demand, `stream` (joint | bone | joint_motion | bone_motion) derived from the joints.
+
+    Augmentation randomness is a function of (seed, epoch, sample index): the same on every run,
+    whatever the number of DataLoader workers, and different at each epoch (`set_epoch`).
+    `repeat` passes over the samples make one epoch. Subclasses define `sample_and_augment`.
     """
 
-    def __init__(self, data_path: str, split: Split = 'train', window_size: Frames = 64,
-                 p_interval: Crop = (0.95,), min_crop: Frames = 64, random_rot: bool = False,
-                 random_scale: Annotated[float, Range(ge=0, lt=1)] = 0.0,
-                 random_shift: Annotated[float, Range(ge=0)] = 0.0, random_move: bool = False,
-                 bone: bool = False, vel: bool = False, debug: bool = False):
-        self.open(data_path, split, debug)
-        self.window_size = window_size
-        self.p_interval = list(p_interval)
-        self.min_crop = min_crop
-        self.random_rot = random_rot
-        self.random_scale = random_scale
-        self.random_shift = random_shift
-        self.random_move = random_move
-        self.bone = bone
-        self.vel = vel
-
-    def open(self, data_path, split, debug):
-        """Read the split's index (labels, names, attributes); the frames stay on disk."""
-        self.path, index, self.reader = open_split(data_path, split)
+    def __init__(self, data_path, split, *, benchmark, stream, debug, repeat=1):
+        self.path, index, self.reader = open_split(data_path, split, benchmark)
         self.labels = index['labels']
         self.names = index['names']
         self.meta = index['attrs']
         self.layout = get_layout(self.meta['layout'])
         if debug:
             self.labels, self.names = self.labels[:100], self.names[:100]
-        self.repeat = 1
+        self.stream = stream
+        self.repeat = repeat
         self.seed = 0
         self.epoch = 0
 
     @property
     def class_names(self):
         return self.meta.get('class_names') or [str(i) for i in range(self.meta['num_class'])]
-
-    @property
-    def stream(self):
-        return ('bone' if self.bone else 'joint') + ('_motion' if self.vel else '')
 
     def set_epoch(self, epoch, seed=None):
         self.epoch = epoch
@@ -89,14 +107,63 @@ class SkeletonFeeder(Dataset):
 
     def frames(self, index):
         """Sample `index`'s frames as (C, T, V, M)."""
-        return self.reader[index].transpose(3, 0, 2, 1)                 # (T, M, V, C) → (C, T, V, M)
+        # (T, M, V, C) → (C, T, V, M)
+        return self.reader[index].transpose(3, 0, 2, 1)
+
+    def __getitem__(self, index):
+        """(data (C, T, V, M) float32, label, index)."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = index % len(self.labels)
+        data = self.sample_and_augment(self.frames(sample), sample, rng)
+        if self.stream.startswith('bone'):
+            data = joint_to_bone(data, self.layout.bone_pairs)
+        if self.stream.endswith('motion'):
+            data = to_motion(data)
+        return data.astype(np.float32, copy=False), int(self.labels[sample]), index
+
+
+class SkeletonFeeder(PreparedSplit):
+    """Samples of a prepared split (open_split) with NTU semantics.
+
+    Transforms, in the reference order: crop + resize to `window_size` frames (`p_interval`: one
+    value for a centre crop, two for a random crop), random rotation (`random_rot`), then ours, off
+    by default: per-axis scale (`random_scale`: largest relative change), translation
+    (`random_shift`: largest offset per axis) and ST-GCN's time-varying move (`random_move`);
+    finally the stream (bone, motion).
+    """
+
+    def __init__(
+        self,
+        data_path: str,
+        split: Split = 'train',
+        benchmark: Optional[str] = None,
+        window_size: Frames = 64,
+        p_interval: Crop = (0.95,),
+        min_crop: Frames = 64,
+        random_rot: bool = False,
+        random_scale: Annotated[float, Range(ge=0, lt=1)] = 0.0,
+        random_shift: Annotated[float, Range(ge=0)] = 0.0,
+        random_move: bool = False,
+        stream: Stream = 'joint',
+        debug: bool = False,
+    ):
+        super().__init__(data_path, split, benchmark=benchmark, stream=stream, debug=debug)
+        self.window_size = window_size
+        self.p_interval = list(p_interval)
+        self.min_crop = min_crop
+        self.random_rot = random_rot
+        self.random_scale = random_scale
+        self.random_shift = random_shift
+        self.random_move = random_move
 
     def sample_and_augment(self, data, index, rng):
         """NTU semantics: crop the valid frames and resize to the window, then rotate."""
         valid = valid_frame_count(data)
         if valid == 0:
             raise ConfigError(f'{self.path}: sample {self.names[index]} has no non-zero frame')
-        data = crop_resize(data, valid, self.p_interval, self.window_size, rng, self.min_crop)
+        data = crop_resize(
+            data, valid, self.p_interval, self.window_size, rng=rng, min_length=self.min_crop
+        )
         if self.random_rot:
             data = random_rotation(data, rng)
         if self.random_scale:
@@ -107,44 +174,45 @@ class SkeletonFeeder(Dataset):
             data = random_move(data, rng)
         return data
 
-    def __getitem__(self, index):
-        """(data (C, T, V, M) float32, label, index); `repeat` passes over the samples make one epoch."""
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        sample = index % len(self.labels)
-        data = self.sample_and_augment(self.frames(sample), sample, rng)
-        if self.bone:
-            data = joint_to_bone(data, self.layout.bone_pairs)
-        if self.vel:
-            data = to_motion(data)
-        return data.astype(np.float32, copy=False), int(self.labels[sample]), index
 
+class UclaFeeder(PreparedSplit):
+    """NW-UCLA semantics (the reference's feeder_ucla): centre on joint 1 of the first frame; with
+    `random_rot`, rotate about x and y by whole degrees in [−60, 60] and scale by U(0.5, 1.5);
+    min-max normalise each axis to [−1, 1]; take `window_size` frames, a sorted random draw with
+    `random_choose`, else evenly spaced. `repeat` passes over the split make one epoch (the
+    reference trains with 5)."""
 
-class UclaFeeder(SkeletonFeeder):
-    """NW-UCLA semantics (the reference's feeder_ucla): centre on joint 1 of the first frame; with `random_rot`,
-    rotate about x and y by whole degrees in [−60, 60] and scale by U(0.5, 1.5); min-max normalise each axis
-    to [−1, 1]; take `window_size` frames, a sorted random draw with `random_choose`, else evenly spaced.
-    `repeat` passes over the split make one epoch (the reference trains with 5)."""
-
-    def __init__(self, data_path: str, split: Split = 'train', window_size: Frames = 52,
-                 random_rot: bool = False, random_choose: bool = False, repeat: Frames = 1,
-                 bone: bool = False, vel: bool = False, debug: bool = False):
-        self.open(data_path, split, debug)
+    def __init__(
+        self,
+        data_path: str,
+        split: Split = 'train',
+        benchmark: Optional[str] = None,
+        window_size: Frames = 52,
+        random_rot: bool = False,
+        random_choose: bool = False,
+        repeat: Frames = 1,
+        stream: Stream = 'joint',
+        debug: bool = False,
+    ):
+        super().__init__(
+            data_path, split, benchmark=benchmark, stream=stream, debug=debug, repeat=repeat
+        )
         self.window_size = window_size
         self.random_rot = random_rot
         self.random_choose = random_choose
-        self.repeat = repeat
-        self.bone = bone
-        self.vel = vel
 
     def sample_and_augment(self, data, index, rng):
-        data = data - data[:, :1, 1:2]                                    # centre: joint 1 of frame 0
+        # centre: joint 1 of frame 0
+        data = data - data[:, :1, 1:2]
         if self.random_rot:
             angle_x, angle_y = rng.integers(-60, 61, size=2)
             data = ucla_view_transform(data, angle_x, angle_y, rng.uniform(0.5, 1.5))
         data = min_max_normalise(data)
         length = data.shape[1]
         if self.random_choose:
-            frames = np.sort(rng.choice(np.tile(np.arange(length), 100), self.window_size, replace=False))
+            frames = np.sort(
+                rng.choice(np.tile(np.arange(length), 100), self.window_size, replace=False)
+            )
         else:
             frames = np.linspace(0, length - 1, self.window_size).astype(int)
         return data[:, frames]

@@ -1,4 +1,5 @@
 """Per-sample transforms on (C, T, V, M) arrays, with the reference feeders' semantics."""
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -13,20 +14,24 @@ def crop_resize(data, valid, p_interval, window, rng=None, min_length=64):
     """Crop the valid frames, then resize linearly along time to `window` frames.
 
     One p (test): the centre crop [b, valid − b) with b = int((1 − p)·valid / 2).
-    Two values [p0, p1] (train): p ~ U(p0, p1), L = min(max(floor(valid·p), min_length), valid), random start.
+    Two values [p0, p1] (train): p ~ U(p0, p1), L = min(max(floor(valid·p), min_length), valid),
+    random start.
     """
     c, _, v, m = data.shape
     if len(p_interval) == 1:
         bias = int((1 - p_interval[0]) * valid / 2)
-        data = data[:, bias:valid - bias]
+        data = data[:, bias : valid - bias]
     else:
         p = rng.uniform(p_interval[0], p_interval[1])
         length = min(max(int(np.floor(valid * p)), min_length), valid)
         start = rng.integers(0, valid - length + 1)
-        data = data[:, start:start + length]
+        data = data[:, start : start + length]
     length = data.shape[1]
-    frames = torch.from_numpy(np.ascontiguousarray(data.transpose(0, 2, 3, 1))).reshape(1, c * v * m, length)
-    frames = F.interpolate(frames, size=window, mode='linear', align_corners=False)   # (1, C·V·M, window)
+    frames = torch.from_numpy(np.ascontiguousarray(data.transpose(0, 2, 3, 1))).reshape(
+        1, c * v * m, length
+    )
+    # (1, C·V·M, window)
+    frames = F.interpolate(frames, size=window, mode='linear', align_corners=False)
     return frames.reshape(c, v, m, window).permute(0, 3, 1, 2).numpy()
 
 
@@ -46,7 +51,8 @@ def random_rotation(data, rng, theta=0.3):
 
 
 def present(data):
-    """(1, T, 1, M) mask: True where a person has any non-zero coordinate in a frame (zeros mark absence)."""
+    """(1, T, 1, M) mask: True where a person has any non-zero coordinate in a frame (zeros mark
+    absence)."""
     return np.any(data != 0, axis=(0, 2), keepdims=True)
 
 
@@ -57,30 +63,46 @@ def random_scale(data, rng, max_change):
 
 
 def random_shift(data, rng, max_offset):
-    """Translate every present person by one offset per axis drawn from U(−max_offset, max_offset); absent
-    persons stay zero."""
+    """Translate every present person by one offset per axis drawn from U(−max_offset,
+    max_offset); absent persons stay zero."""
     offset = rng.uniform(-max_offset, max_offset, size=(data.shape[0], 1, 1, 1)).astype(data.dtype)
     return np.where(present(data), data + offset, data)
 
 
 def segment_ramps(values, nodes):
-    """Per frame, the value ramping linearly from values[i] at nodes[i] to values[i + 1] at nodes[i + 1] − 1."""
-    return np.concatenate([np.linspace(values[i], values[i + 1], nodes[i + 1] - nodes[i])
-                           for i in range(len(nodes) - 1)])
+    """Per frame, the value ramping linearly from values[i] at nodes[i] to values[i + 1] at nodes[i
+    + 1] − 1."""
+    return np.concatenate(
+        [
+            np.linspace(values[i], values[i + 1], nodes[i + 1] - nodes[i])
+            for i in range(len(nodes) - 1)
+        ]
+    )
 
 
-def random_move(data, rng, angles=(-10, -5, 0, 5, 10), scales=(0.9, 1.0, 1.1),
-                offsets=(-0.2, -0.1, 0, 0.1, 0.2), segment=1.0):
-    """ST-GCN's random move: in the x-y plane, a rotation (degrees), scale and translation that change
-    linearly over time between values drawn at segment boundaries (every `segment`·T frames). Unlike ST-GCN,
-    absent persons stay zero."""
+def random_move(
+    data,
+    rng,
+    angles=(-10, -5, 0, 5, 10),
+    scales=(0.9, 1.0, 1.1),
+    offsets=(-0.2, -0.1, 0, 0.1, 0.2),
+    segment=1.0,
+):
+    """ST-GCN's random move: in the x-y plane, a rotation (degrees), scale and translation that
+    change linearly over time between values drawn at segment boundaries (every `segment`·T
+    frames). Unlike ST-GCN, absent persons stay zero."""
     frames = data.shape[1]
     nodes = np.append(np.arange(0, frames, max(1, int(frames * segment))), frames)
-    angle, scale, dx, dy = (segment_ramps(rng.choice(c, len(nodes)), nodes)
-                            for c in (angles, scales, offsets, offsets))
+    angle, scale, dx, dy = (
+        segment_ramps(rng.choice(c, len(nodes)), nodes) for c in (angles, scales, offsets, offsets)
+    )
     angle = np.radians(angle)
-    rot = np.stack([np.stack([np.cos(angle), -np.sin(angle)]),
-                    np.stack([np.sin(angle), np.cos(angle)])]) * scale          # (2, 2, T)
+    rot = (
+        np.stack(
+            [np.stack([np.cos(angle), -np.sin(angle)]), np.stack([np.sin(angle), np.cos(angle)])]
+        )
+        * scale
+    )  # (2, 2, T)
     moved = data.copy()
     moved[:2] = np.einsum('ijt,jtvm->itvm', rot, data[:2]) + np.stack([dx, dy])[:, :, None, None]
     return np.where(present(data), moved, data).astype(data.dtype)
@@ -102,7 +124,8 @@ def to_motion(data):
 
 
 def ucla_view_transform(data, angle_x, angle_y, scale):
-    """The NW-UCLA feeder's view change: each point p → (Ry(y)·Rx(x)·s)ᵀ p, angles in degrees."""
+    """The NW-UCLA feeder's view change: each point p → (Ry(y)·Rx(x)·s)ᵀ p, angles in
+    degrees."""
     ax, ay = np.radians(angle_x), np.radians(angle_y)
     rx = np.array([[1, 0, 0], [0, np.cos(ax), np.sin(ax)], [0, -np.sin(ax), np.cos(ax)]])
     ry = np.array([[np.cos(ay), 0, -np.sin(ay)], [0, 1, 0], [np.sin(ay), 0, np.cos(ay)]])

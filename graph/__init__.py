@@ -1,4 +1,5 @@
 """Skeleton graphs: layouts (joints, edges, bones) and the normalised adjacency built from them."""
+
 import numpy as np
 
 from graph.layouts import LAYOUTS, Layout
@@ -7,8 +8,9 @@ from torchlight.registry import ConfigError, closest
 
 def get_layout(name):
     if name not in LAYOUTS:
-        raise ConfigError(f"unknown graph layout '{name}'{closest(name, LAYOUTS)}; "
-                          f"known: {', '.join(LAYOUTS)}")
+        raise ConfigError(
+            f"unknown graph layout '{name}'{closest(name, LAYOUTS)}; known: {', '.join(LAYOUTS)}"
+        )
     return LAYOUTS[name]
 
 
@@ -30,11 +32,13 @@ def normalise_columns(matrix):
 def spatial_adjacency(layout):
     """(3, V, V): self links, column-normalised inward edges, column-normalised outward edges."""
     v = layout.num_joints
-    return np.stack([
-        np.eye(v, dtype=np.float32),
-        normalise_columns(edges_to_matrix(layout.inward, v)),
-        normalise_columns(edges_to_matrix(layout.outward, v)),
-    ])
+    return np.stack(
+        [
+            np.eye(v, dtype=np.float32),
+            normalise_columns(edges_to_matrix(layout.inward, v)),
+            normalise_columns(edges_to_matrix(layout.outward, v)),
+        ]
+    )
 
 
 def hop_distance(layout, max_hop=1):
@@ -64,11 +68,13 @@ def distance_partition(layout):
     # [j, i]: joint j compared with joint i
     same_or_farther = to_centre[:, None] >= to_centre[None, :]
     neighbours = distance == 1
-    return np.stack([
-        normalised * (distance == 0),
-        normalised * (neighbours & same_or_farther),
-        normalised * (neighbours & ~same_or_farther),
-    ]).astype(np.float32)
+    return np.stack(
+        [
+            normalised * (distance == 0),
+            normalised * (neighbours & same_or_farther),
+            normalised * (neighbours & ~same_or_farther),
+        ]
+    ).astype(np.float32)
 
 
 __all__ = ['Layout', 'LAYOUTS', 'distance_partition', 'get_layout', 'spatial_adjacency']

@@ -4,7 +4,7 @@ import inspect
 import json
 
 from model import ctrgcn, stgcn, tcagcn  # noqa: F401  (registers the backbones)
-from model.registry import MODELS, register_model
+from model.registry import INFERENCE_ARGS, MODELS, register_model
 from torchlight.errors import ConfigError
 
 
@@ -25,4 +25,10 @@ def full_model_args(name, model_args):
     return json.loads(json.dumps(bound.arguments))
 
 
-__all__ = ['build_model', 'full_model_args', 'register_model', 'MODELS']
+def inference_args(name, model_args):
+    """The full arguments that decide what a trained model computes: without those its builder
+    declares training-only (`inference_args` registered with it)."""
+    return INFERENCE_ARGS[name](full_model_args(name, model_args))
+
+
+__all__ = ['build_model', 'full_model_args', 'inference_args', 'register_model', 'MODELS']

@@ -199,16 +199,21 @@ class Block(nn.Module):
         return (y, features) if return_features else y
 
 
+SF_HEAD_KEYS = ('groups', 'mode', 'blocks', 'loss_weights')
+SF_LOSS_WEIGHTS = {'redundancy': 0.1, 'consistency': 0.1}
+
+
 def parse_sf_head(sf_head, num_blocks):
     """The `sf_head` model argument → None (off) or {'groups', 'mode', 'blocks' (0-based
-    indices)}."""
+    indices), 'loss_weights' {'redundancy', 'consistency'}}."""
     if sf_head is None:
         return None
     if not isinstance(sf_head, dict):
         raise ConfigError(f'model_args.sf_head must be a mapping such as {{groups: 8}} or null, '
                           f'got {sf_head!r}')
-    check_keys(sf_head, ('groups', 'mode', 'blocks'), 'model_args.sf_head')
+    check_keys(sf_head, SF_HEAD_KEYS, 'model_args.sf_head')
     settings = {'groups': 8, 'mode': 'inline', 'blocks': 'all', **sf_head}
+    settings['loss_weights'] = parse_loss_weights(sf_head.get('loss_weights') or {})
     if settings['mode'] not in ('inline', 'branch'):
         raise ConfigError(f"model_args.sf_head.mode must be inline or branch, "
                           f"got {settings['mode']!r}")
@@ -222,6 +227,30 @@ def parse_sf_head(sf_head, num_blocks):
         raise ConfigError(f"model_args.sf_head.blocks must be 'all' or a list of block numbers "
                           f"1..{num_blocks}, got {blocks!r}")
     return settings
+
+
+def parse_loss_weights(weights):
+    """sf_head.loss_weights over their defaults; each a number >= 0."""
+    where = 'model_args.sf_head.loss_weights'
+    if not isinstance(weights, dict):
+        raise ConfigError(f'{where} must be a mapping such as {{redundancy: 0.1}}, got {weights!r}')
+    check_keys(weights, SF_LOSS_WEIGHTS, where)
+    for name, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ConfigError(f'{where}.{name} must be a number >= 0, got {value!r}')
+    return {**SF_LOSS_WEIGHTS, **weights}
+
+
+def inference_args(args):
+    """A backbone's full arguments without the training-only ones: dropout, the SF-Head loss
+    weights, and the whole SF-Head in branch mode (it only feeds the losses)."""
+    args = {k: v for k, v in args.items() if k != 'drop_out'}
+    sf_head = args.get('sf_head')
+    if sf_head is not None:
+        mode = sf_head.get('mode', 'inline')
+        args['sf_head'] = ({k: v for k, v in sf_head.items() if k != 'loss_weights'}
+                           if mode == 'inline' else None)
+    return args
 
 
 class SkeletonGCN(nn.Module):
@@ -248,6 +277,7 @@ class SkeletonGCN(nn.Module):
                               f'differ in length')
         make_tcn = make_tcn or (lambda c, stride, index: MultiScaleTCN(c, stride=stride))
         sf_head = parse_sf_head(sf_head, len(channels))
+        self.loss_weights = sf_head['loss_weights'] if sf_head else {}
         A = adjacency(layout)
         self.reference_filter = reference_filter
         self.data_bn_per_person = data_bn_per_person
@@ -270,12 +300,18 @@ class SkeletonGCN(nn.Module):
         self.fc = nn.Linear(widths[-1], num_class)
         nn.init.normal_(self.fc.weight, 0, math.sqrt(2.0 / num_class))
 
-    def adapt_reference_state(self, state):
-        """A reference state dict in this model's names: the backbone's own renaming, then the
-        released SF-Head's unused `bn` dropped."""
+    def adapt_state(self, state, trained_args=None):
+        """A checkpoint's state dict in this model's names: the backbone's own renaming of
+        reference keys, the released SF-Head's unused `bn` dropped, and, when the checkpoint's
+        model arguments `trained_args` had training-only branch-mode heads where this model has
+        none, their weights dropped."""
         state = self.reference_filter(state, self) if self.reference_filter else state
-        unused = tuple(f'{name}.sf_head.bn.' for name in self.block_names
-                       if getattr(self, name).sf_head is not None)
+        unused = [f'{name}.sf_head.bn.' for name in self.block_names
+                  if getattr(self, name).sf_head is not None]
+        if ((trained_args or {}).get('sf_head') or {}).get('mode') == 'branch':
+            unused += [f'{name}.sf_head.' for name in self.block_names
+                       if getattr(self, name).sf_head is None]
+        unused = tuple(unused)
         return {k: v for k, v in state.items() if not k.startswith(unused)} if unused else state
 
     @property
@@ -314,9 +350,10 @@ class SkeletonGCN(nn.Module):
 
     def forward(self, x, return_aux=False):
         """Logits (N, num_class); with `return_aux`, also the auxiliary losses {name: scalar} of the
-        heads."""
+        heads, each already times its weight (sf_head.loss_weights)."""
         if not return_aux:
             return self.forward_head(self.forward_features(x))
         head_features = []
         logits = self.forward_head(self.forward_features(x, head_features))
-        return logits, sf_head_losses(head_features)
+        losses = sf_head_losses(head_features)
+        return logits, {f'sf_{name}': self.loss_weights[name] * losses[name] for name in losses}

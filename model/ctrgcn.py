@@ -22,6 +22,7 @@ from model.blocks import (
     batch_norm_affine,
     conv_bn,
     fold_batch_norm,
+    inference_args,
     init_bn,
     init_conv,
     pointwise,
@@ -153,7 +154,7 @@ def drop_training_heads(state, model):
     return {k: v for k, v in state.items() if not k.startswith('ren_')}
 
 
-@register_model('ctrgcn')
+@register_model('ctrgcn', inference_args)
 def ctrgcn(num_class: Count = 60, num_point: Count = 25, num_person: Count = 2,
            in_channels: Count = 3, graph: str = 'ntu25', channels: Counts = REFERENCE_CHANNELS,
            strides: Counts = REFERENCE_STRIDES, drop_out: DropRate = 0.0, adaptive: bool = True,

@@ -19,8 +19,6 @@ large and the gradients stay about 20 times smaller than the cross-entropy's.
 import torch
 import torch.nn.functional as F
 
-AUX_LOSSES = ('sf_redundancy', 'sf_consistency')
-
 
 def flat(feature, groups):
     """(N·G, c, T, V) → (G, N·c·T·V): one vector per channel group, over the whole batch."""
@@ -41,14 +39,14 @@ def consistency_loss(f_r, sources, groups):
 
 
 def sf_head_losses(features):
-    """{'sf_redundancy', 'sf_consistency'} averaged over heads, from each head's
+    """{'redundancy', 'consistency'} averaged over heads (unweighted), from each head's
     {'t', 's', 'r', 'c', 'groups'}."""
     if not features:
         return {}
     return {
-        'sf_redundancy': torch.stack([redundancy_loss(f['t'], f['s'], f['groups'])
+        'redundancy': torch.stack([redundancy_loss(f['t'], f['s'], f['groups'])
                                       for f in features]).mean(),
-        'sf_consistency': torch.stack([consistency_loss(f['r'], (f['t'], f['s'], f['c']),
+        'consistency': torch.stack([consistency_loss(f['r'], (f['t'], f['s'], f['c']),
                                                         f['groups'])
                                        for f in features]).mean(),
     }

@@ -20,6 +20,7 @@ from model.blocks import (
     DropRate,
     SkeletonGCN,
     TemporalConv,
+    inference_args,
     pointwise,
 )
 from model.registry import register_model
@@ -113,7 +114,7 @@ def from_reference(state, model):
     return renamed
 
 
-@register_model('stgcn')
+@register_model('stgcn', inference_args)
 def stgcn(num_class: Count = 60, num_point: Count = 25, num_person: Count = 2,
           in_channels: Count = 3, graph: str = 'ntu25', channels: Counts = REFERENCE_CHANNELS,
           strides: Counts = REFERENCE_STRIDES, drop_out: DropRate = 0.5,

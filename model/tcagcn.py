@@ -27,6 +27,7 @@ from model.blocks import (
     MultiScaleTCN,
     SkeletonGCN,
     conv_bn,
+    inference_args,
     pointwise,
 )
 from model.ctrgcn import CTRGCNGraphConv, TopologyRefinement
@@ -120,7 +121,7 @@ def drop_unused_conv3(state, model):
     return {k: v for k, v in state.items() if not ('.gcn1.convs.' in k and '.conv3.' in k)}
 
 
-@register_model('tcagcn')
+@register_model('tcagcn', inference_args)
 def tcagcn(num_class: Count = 60, num_point: Count = 25, num_person: Count = 2,
            in_channels: Count = 3, graph: str = 'ntu25', channels: Counts = REFERENCE_CHANNELS,
            strides: Counts = REFERENCE_STRIDES, drop_out: DropRate = 0.0, adaptive: bool = True,

@@ -1,11 +1,9 @@
 import os
-import sys
 
 import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 torch.set_num_threads(2)
 
 
@@ -13,6 +11,7 @@ torch.set_num_threads(2)
 def demo_root(tmp_path_factory):
     """The synthetic demo dataset, generated once per test session."""
     from data.synthetic import generate
+
     root = tmp_path_factory.mktemp('demo') / 'xsub'
     generate(str(root))
     return str(root)
@@ -48,8 +47,10 @@ def tiny_config(tmp_path, demo_root):
 
 @pytest.fixture(scope='session')
 def trained(tmp_path_factory, demo_root):
-    """One finished tiny run, shared by the tests that only read it; returns (config path, work_dir)."""
+    """One finished tiny run, shared by the tests that only read it; returns (config path,
+    work_dir)."""
     from main import main
+
     path, work_dir = write_tiny_config(tmp_path_factory.mktemp('trained'), demo_root)
     assert main(['--config', path]) == 0
     return path, work_dir

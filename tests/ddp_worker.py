@@ -2,15 +2,14 @@
 beside the run (rank<r>.pt) so that the test can compare them across processes. With STOP_AT_EPOCH=e
 in the environment, process 0 dies at the start of epoch e (0-based) as under kill -9: no exception,
 no cleanup."""
+
 import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import main as entry  # noqa: E402
-from torchlight.trainer import Trainer  # noqa: E402
+import main as entry
+from torchlight.trainer import Trainer
 
 fit = Trainer.fit
 train_epoch = Trainer.train_epoch

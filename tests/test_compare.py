@@ -1,15 +1,15 @@
 """tools/compare.py on two hand-made runs over the demo test split; the figures it draws."""
-import json
+
 import os
-import pickle
+import re
 
 import numpy as np
 import pytest
 
 from feeders import build_feeder
-from tools.compare import confusion_changes, main as compare_main, most_confused_pairs
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.runs import fake_run
+from tools.compare import confusion_changes, most_confused_pairs
+from tools.compare import main as compare_main
 
 
 def test_pairs_by_hand():
@@ -21,71 +21,85 @@ def test_pairs_by_hand():
     assert confusion_changes(cm, after) == [(0, 1, 4, 0), (1, 2, 2, 4)]
 
 
-def fake_run(folder, demo_root, wrong):
-    """A finished run whose test predictions are right except `wrong`: {sample index: predicted class}."""
-    os.makedirs(folder)
-    labels = build_feeder('skeleton', data_path=demo_root, split='test').labels
-    names = build_feeder('skeleton', data_path=demo_root, split='test').names
-    predicted = labels.copy()
-    for index, cls in wrong.items():
-        predicted[index] = cls
-    with open(os.path.join(folder, 'epoch3_test_score.pkl'), 'wb') as f:
-        pickle.dump({n: np.eye(10, dtype=np.float32)[p] for n, p in zip(names, predicted)}, f)
-    with open(os.path.join(folder, 'config.yaml'), 'w') as f:
-        f.write(f"feeder: skeleton\ntest_feeder_args: {{data_path: {demo_root}}}\n"
-                f"ambiguous_groups: {os.path.join(ROOT, 'config/ambiguous/demo.yaml')}\n")
-    with open(os.path.join(folder, 'results.json'), 'w') as f:
-        json.dump({'last': {'epoch': 3, 'scores': 'epoch3_test_score.pkl'}, 'best': None}, f)
-    return str(folder), labels
+def row(out, name):
+    """The figures of the table row that starts with `name` (whatever the column widths)."""
+    line = next(line for line in out.splitlines() if re.match(rf'{re.escape(name)}\s+\d', line))
+    return line[len(name) :].split()
 
 
 def test_comparison_by_hand(tmp_path, demo_root, capsys):
     labels = build_feeder('skeleton', data_path=demo_root, split='test').labels
-    waves = np.flatnonzero(labels == 0)            # 36 test samples per class
+    waves = np.flatnonzero(labels == 0)  # 36 test samples per class
     salutes = np.flatnonzero(labels == 1)
     claps = np.flatnonzero(labels == 4)
     # Baseline: 9 waves called salute, 3 salutes called wave, 4 claps called punch.
-    base, _ = fake_run(tmp_path / 'base', demo_root, {**{i: 1 for i in waves[:9]}, **{i: 0 for i in salutes[:3]},
-                                                      **{i: 8 for i in claps[:4]}})
+    base, _ = fake_run(
+        tmp_path / 'base',
+        demo_root,
+        {**{i: 1 for i in waves[:9]}, **{i: 0 for i in salutes[:3]}, **{i: 8 for i in claps[:4]}},
+    )
     # SF-Head: 2 waves called salute, no salute wrong, 6 claps called punch.
-    other, _ = fake_run(tmp_path / 'sf', demo_root, {**{i: 1 for i in waves[:2]}, **{i: 8 for i in claps[:6]}})
+    other, _ = fake_run(
+        tmp_path / 'sf', demo_root, {**{i: 1 for i in waves[:2]}, **{i: 8 for i in claps[:6]}}
+    )
     assert compare_main([base, other, '--epoch', 'last', '--plots', str(tmp_path / 'plots')]) == 0
     out = capsys.readouterr().out
     # Top-1: (360 - 16) / 360 = 95.56 %, (360 - 8) / 360 = 97.78 %.
     assert 'overall top-1: baseline 95.56 %, SF-Head 97.78 %, difference +2.22' in out
     # wave vs salute: 72 samples, 12 wrong → 83.33 %, then 2 wrong → 97.22 %.
-    assert 'wave vs salute           83.33%     97.22%   +13.89       72' in out
+    assert row(out, 'wave vs salute') == ['83.33%', '97.22%', '+13.89', '72']
     # Per class: wave 27/36 = 75.00 → 34/36 = 94.44; salute 33/36 = 91.67 → 100.
-    assert 'wave                     75.00%     94.44%   +19.44       36' in out
-    assert 'salute                   91.67%    100.00%    +8.33       36' in out
+    assert row(out, 'wave') == ['75.00%', '94.44%', '+19.44', '36']
+    assert row(out, 'salute') == ['91.67%', '100.00%', '+8.33', '36']
     assert 'wave ↔ salute: 12 → 2 (-10)' in out
     assert 'clap ↔ punch: 4 → 6 (+2)' in out
-    assert sorted(os.listdir(tmp_path / 'plots')) == ['accuracy_difference.png', 'confusion_ambiguous_SF-Head.png',
-                                                      'confusion_ambiguous_baseline.png']
+    assert sorted(os.listdir(tmp_path / 'plots')) == [
+        'accuracy_difference.png',
+        'confusion_ambiguous_SF-Head.png',
+        'confusion_ambiguous_baseline.png',
+    ]
 
 
 def test_one_run_lists_and_writes_its_most_confused_pairs(tmp_path, demo_root, capsys):
     labels = build_feeder('skeleton', data_path=demo_root, split='test').labels
     hops = np.flatnonzero(labels == 3)
     run, _ = fake_run(tmp_path / 'base', demo_root, {**{i: 2 for i in hops[:5]}, hops[5]: 9})
-    assert compare_main([run, '--epoch', 'last', '--top-pairs', '2', '--write-groups', str(tmp_path / 'g.yaml')]) == 0
+    assert (
+        compare_main(
+            [run, '--epoch', 'last', '--top-pairs', '2', '--write-groups', str(tmp_path / 'g.yaml')]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert 'jump up ↔ hop: 5' in out and 'hop ↔ bow: 1' in out
     import yaml
-    assert yaml.safe_load((tmp_path / 'g.yaml').read_text()) == {'jump up / hop': ['jump up', 'hop'],
-                                                                  'hop / bow': ['hop', 'bow']}
+
+    assert yaml.safe_load((tmp_path / 'g.yaml').read_text()) == {
+        'jump up / hop': ['jump up', 'hop'],
+        'hop / bow': ['hop', 'bow'],
+    }
 
 
 def test_figures_carry_class_names_and_differences():
     pytest.importorskip('matplotlib')
     from torchlight import plots
+
     cm = np.array([[8, 2, 0], [1, 9, 0], [0, 0, 10]])
-    figure = plots.ambiguous_confusion_figure(cm, ['wave', 'salute', 'bow'], {'g': [1, 0], 'h': [2]}, 'title')
+    figure = plots.ambiguous_confusion_figure(
+        cm, ['wave', 'salute', 'bow'], {'g': [1, 0], 'h': [2]}, 'title'
+    )
     axes = figure.axes[0]
     assert [t.get_text() for t in axes.get_yticklabels()] == ['salute', 'wave', 'bow']
     # Row-normalised percent: salute row (1 wrong of 10) → [90, 10] in the (salute, wave) order.
     np.testing.assert_allclose(axes.images[0].get_array()[0, :2], [90, 10])
-    bars = plots.accuracy_difference_figure(['a', 'b', 'c'], [50, 80, 70], [60, 70, 70], [10, 10, 5], ['x', 'y'], 't')
+    bars = plots.accuracy_difference_figure(
+        ['a', 'b', 'c'],
+        [50, 80, 70],
+        [60, 70, 70],
+        counts=[10, 10, 5],
+        labels=['x', 'y'],
+        title='t',
+    )
     widths = [p.get_width() for p in bars.axes[0].patches]
-    assert widths == [-10, 0, 10]                       # sorted by difference: b, c, a
+    assert widths == [-10, 0, 10]  # sorted by difference: b, c, a
     assert [t.get_text() for t in bars.axes[0].get_yticklabels()] == ['b (10)', 'c (5)', 'a (10)']

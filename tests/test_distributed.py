@@ -1,4 +1,5 @@
 """DDP through torchrun on CPU (gloo): identical weights on every process, exact evaluation."""
+
 import os
 import pickle
 import subprocess
@@ -30,9 +31,17 @@ def read_scores(path):
 def torchrun(folder, *args, **env):
     """tests/ddp_worker.py (main.py) in two CPU processes; returns the finished process."""
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': ROOT, **env}
-    command = [sys.executable, '-m', 'torch.distributed.run', '--standalone',
-               '--nproc_per_node', '2', os.path.join(ROOT, 'tests', 'ddp_worker.py'), str(folder),
-               *map(str, args)]
+    command = [
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--standalone',
+        '--nproc_per_node',
+        '2',
+        os.path.join(ROOT, 'tests', 'ddp_worker.py'),
+        str(folder),
+        *map(str, args),
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -45,11 +54,24 @@ def test_two_processes_train_identical_weights_and_score_like_one_process(tiny_c
     rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pt', weights_only=True) for r in (0, 1))
     assert rank0.keys() == rank1.keys()
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
-    # Only process 0 wrote the run; its test scores hold each of the 100 test samples once, in dataset order,
-    # and equal what one process computes with the saved weights.
+    # Only process 0 wrote the run; its test scores hold each of the 100 test samples once, in
+    # dataset order, and equal what one process computes with the saved weights.
     names, scores = read_scores(os.path.join(work_dir, 'epoch2_test_score.pkl'))
-    assert main(['--config', os.path.join(work_dir, 'config.yaml'), '--phase', 'test',
-                 '--weights', os.path.join(work_dir, 'last.pt'), '--work-dir', str(tmp_path / 'single')]) == 0
+    assert (
+        main(
+            [
+                '--config',
+                os.path.join(work_dir, 'config.yaml'),
+                '--phase',
+                'test',
+                '--weights',
+                os.path.join(work_dir, 'last.pt'),
+                '--work-dir',
+                str(tmp_path / 'single'),
+            ]
+        )
+        == 0
+    )
     test_dir = next((tmp_path / 'single').iterdir())
     single_names, single_scores = read_scores(test_dir / 'epoch2_test_score.pkl')
     assert names == single_names and len(set(names)) == 100
@@ -67,17 +89,20 @@ def test_a_killed_and_resumed_two_process_run_equals_an_uninterrupted_one(tiny_c
     whole, killed = tmp_path / 'whole', tmp_path / 'killed'
     done = torchrun(tmp_path, '--config', config, '--num_epoch', '3', '--work-dir', whole)
     assert done.returncode == 0, done.stderr[-3000:]
-    done = torchrun(tmp_path, '--config', config, '--num_epoch', '3', '--work-dir', killed,
-                    STOP_AT_EPOCH='2')
+    done = torchrun(
+        tmp_path, '--config', config, '--num_epoch', '3', '--work-dir', killed, STOP_AT_EPOCH='2'
+    )
     assert done.returncode != 0
     saved = torch.load(killed / 'last.pt', weights_only=True)
     assert saved['epoch'] == 2 and len(saved['rng']['torch']) == 2
     assert not torch.equal(saved['rng']['torch'][0], saved['rng']['torch'][1])
-    done = torchrun(tmp_path, '--config', config, '--num_epoch', '3', '--work-dir', killed,
-                    '--resume')
+    done = torchrun(
+        tmp_path, '--config', config, '--num_epoch', '3', '--work-dir', killed, '--resume'
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    final = [torch.load(folder / 'last.pt', weights_only=True)['model']
-             for folder in (whole, killed)]
+    final = [
+        torch.load(folder / 'last.pt', weights_only=True)['model'] for folder in (whole, killed)
+    ]
     assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
     results = [(folder / 'results.json').read_text() for folder in (whole, killed)]
     assert results[0] == results[1].replace(str(killed), str(whole))

@@ -51,7 +51,7 @@ def ours_from(reference, name, head, tmp_path):
     ours = build_model(name, num_class=60, sf_head=HEADS[head])
     if head == 'branch':
         ours.load_state_dict({**ours.state_dict(),
-                              **ours.adapt_reference_state(reference.state_dict())})
+                              **ours.adapt_state(reference.state_dict())})
         return ours
     path = tmp_path / f'{name}_{head}.pt'
     torch.save({'state_dict': {'module.' + k: v for k, v in reference.state_dict().items()}}, path)
@@ -63,7 +63,7 @@ def reference_gradients(reference, ours):
     """The reference's parameter gradients, renamed to our parameter names (unused reference keys
     dropped)."""
     grads = {k: p.grad for k, p in reference.named_parameters() if p.grad is not None}
-    return ours.adapt_reference_state(grads)
+    return ours.adapt_state(grads)
 
 
 def assert_close_relative(actual, expected, tolerance, what, floor=0.0):

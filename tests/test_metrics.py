@@ -2,18 +2,27 @@ import math
 
 import numpy as np
 
-from torchlight.metrics import (ambiguous_metrics, confusion_matrix, evaluate_scores, mean_class_accuracy,
-                                per_class_accuracy, resolve_groups, topk_accuracy)
+from torchlight.metrics import (
+    ambiguous_metrics,
+    confusion_matrix,
+    evaluate_scores,
+    mean_class_accuracy,
+    per_class_accuracy,
+    resolve_groups,
+    topk_accuracy,
+)
 
 # Ten samples, four classes. Worked out by hand below.
 LABELS = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3])
 PREDICTIONS = np.array([0, 1, 0, 0, 1, 2, 3, 2, 2, 3])
-HAND_CM = np.array([
-    [2, 1, 0, 0],
-    [1, 1, 0, 0],
-    [0, 0, 3, 1],
-    [0, 0, 0, 1],
-])
+HAND_CM = np.array(
+    [
+        [2, 1, 0, 0],
+        [1, 1, 0, 0],
+        [0, 0, 3, 1],
+        [0, 0, 0, 1],
+    ]
+)
 
 
 def one_hot_scores(predictions, num_class=4):
@@ -39,9 +48,11 @@ def test_topk_accuracy():
     scores = np.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.3, 0.3, 0.4]])
     labels = np.array([2, 1, 1])
     assert topk_accuracy(scores, labels, 1) == 0.0
-    # Sample 3: classes 0 and 1 tie for second place; the lower class id wins, so class 1 is not in the top 2.
+    # Sample 3: classes 0 and 1 tie for second place; the lower class id wins, so class 1 is not in
+    # the top 2.
     assert math.isclose(topk_accuracy(scores, labels, 2), 200 / 3)
-    assert topk_accuracy(scores, labels, 5) == 100.0                  # k larger than the class count
+    # k larger than the class count
+    assert topk_accuracy(scores, labels, 5) == 100.0
 
 
 def test_ambiguous_metrics_by_hand():
@@ -52,7 +63,8 @@ def test_ambiguous_metrics_by_hand():
     # Group b: 5 samples, 4 correct, 1 confused within the group.
     assert result['groups']['b'] == {'accuracy': 80.0, 'confusion': 20.0, 'samples': 5}
     assert result['accuracy'] == 70.0
-    # Errors towards classes outside the group (0 → 1, 2 → 3) lower accuracy but are not within-group confusion.
+    # Errors towards classes outside the group (0 → 1, 2 → 3) lower accuracy but are not
+    # within-group confusion.
     only_a = ambiguous_metrics(HAND_CM, {'a': [0, 2]})['groups']['a']
     assert only_a == {'accuracy': 500 / 7, 'confusion': 0.0, 'samples': 7}
 

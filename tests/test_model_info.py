@@ -36,9 +36,9 @@ def test_multiply_adds_are_the_reference_figures_less_what_the_frame_means_save(
 
 def sf_head_gate_multiply_adds():
     """SF-Head's only products are its three 7×7 one-output gates, each run as a 1-D convolution
-    along the longer axis L of its plane with the shorter S (× max and mean) as channels:
-    L · S · 2S · 7 per plane, for 2 persons × 8 groups. Planes: (c, V), (T, c), (T, V) with c = C /
-    32, at the head's T (before the block's stride)."""
+    along the longer axis L of its plane with the shorter S (× max and mean) as channels: L · S ·
+    2S · 7 per plane, for 2 persons × 8 groups. Planes: (c, V), (T, c), (T, V) with c = C / 32, at
+    the head's T (before the block's stride)."""
     # (C, T)
     blocks = [(64, 64)] * 4 + [(128, 64)] + [(128, 32)] * 2 + [(256, 32)] + [(256, 16)] * 2
     total = 0
@@ -54,10 +54,12 @@ def test_sf_head_share():
     plain = model_report('ctrgcn', {'num_class': 60}, 64)
     with_heads = model_report('ctrgcn', {'num_class': 60, 'sf_head': {'groups': 8}}, 64)
     # One head per block: 3,304 parameters here (the release's unused BN adds 88 more: 3,392).
-    assert (with_heads['sf_head_parameters'] == with_heads['parameters'] - plain['parameters']
-            == 3304)
-    assert (with_heads['sf_head_multiply_adds']
-            == with_heads['multiply_adds'] - plain['multiply_adds'])
+    assert (
+        with_heads['sf_head_parameters'] == with_heads['parameters'] - plain['parameters'] == 3304
+    )
+    assert (
+        with_heads['sf_head_multiply_adds'] == with_heads['multiply_adds'] - plain['multiply_adds']
+    )
     assert with_heads['sf_head_multiply_adds'] == sf_head_gate_multiply_adds()
 
 
@@ -65,5 +67,18 @@ def test_command_line_report(capsys):
     root = os.path.dirname(FIXTURES)
     assert main(['--config', os.path.join(root, '..', 'config/demo/joint.yaml')]) == 0
     out = capsys.readouterr().out
-    assert 'model ctrgcn, 32 frames' in out and 'SF-Head' in out
+    assert out.startswith('model ctrgcn, 32 frames, one sample\n')
+    demo = {
+        'num_class': 10,
+        'channels': [32, 32, 64, 64],
+        'strides': [1, 1, 2, 1],
+        'sf_head': {'groups': 8},
+    }
+    report = model_report('ctrgcn', demo, 32)
+    printed = re.search(r'parameters +([\d,]+) +SF-Head +([\d,]+) \(([\d.]+) %\)', out)
+    assert [int(printed[1].replace(',', '')), int(printed[2].replace(',', ''))] == [
+        report['parameters'],
+        report['sf_head_parameters'],
+    ]
+    assert float(printed[3]) == round(100 * report['sf_head_parameters'] / report['parameters'], 2)
     assert main(['--config', 'nope.yaml']) == 2

@@ -1,4 +1,5 @@
 """End-to-end runs on the demo dataset: train, test, resume, refusals."""
+
 import json
 import os
 import pickle
@@ -6,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from feeders import build_feeder
 from main import main
@@ -15,6 +17,11 @@ from torchlight.trainer import Trainer
 
 def run(*args):
     assert main(list(args)) == 0
+
+
+def read_config(work_dir):
+    with open(os.path.join(work_dir, 'config.yaml')) as f:
+        return yaml.safe_load(f)
 
 
 def read_results(work_dir):
@@ -29,6 +36,7 @@ def assert_same_weights(path_a, path_b):
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.slow
 def test_training_writes_checkpoints_scores_and_report(trained, capsys):
     path, work_dir = trained
     files = set(os.listdir(work_dir))
@@ -37,43 +45,74 @@ def test_training_writes_checkpoints_scores_and_report(trained, capsys):
     assert results['last']['epoch'] == 4 and results['best']['chosen_on'] == 'test'
     with open(os.path.join(work_dir, results['last']['scores']), 'rb') as f:
         scores = pickle.load(f)
-    test_set = build_feeder('skeleton', split='test', **load_checkpoint(
-        os.path.join(work_dir, 'last.pt'))['config']['test_feeder_args'])
-    assert list(scores) == test_set.names                     # dataset order
+    test_set = build_feeder(
+        'skeleton',
+        split='test',
+        **load_checkpoint(os.path.join(work_dir, 'last.pt'))['config']['test_feeder_args'],
+    )
+    assert list(scores) == test_set.names  # dataset order
     stacked = np.stack(list(scores.values()))
     assert stacked.shape == (100, 10) and stacked.dtype == np.float32
     top1 = 100.0 * np.mean(stacked.argmax(1) == test_set.labels)
     assert top1 == pytest.approx(results['last']['test']['top1'])
-    assert (f"epoch{results['best']['epoch']}_test_score.pkl" in files)
+    assert f"epoch{results['best']['epoch']}_test_score.pkl" in files
     log = open(os.path.join(work_dir, 'log.txt')).read()
     assert 'last epoch (4)' in log and 'chosen on the test split' in log and 'wave vs salute' in log
-    assert 'sf_redundancy' in log and 'sf_consistency' in log          # SF-Head losses, logged per epoch
+    # SF-Head losses, logged per epoch
+    assert 'sf_redundancy' in log and 'sf_consistency' in log
 
 
+@pytest.mark.slow
 def test_test_phase_reproduces_the_best_epoch(trained, tmp_path):
     path, work_dir = trained
-    run('--config', os.path.join(work_dir, 'config.yaml'), '--phase', 'test',
-        '--weights', os.path.join(work_dir, 'best.pt'))
-    tests = [d for d in os.listdir(work_dir) if d.startswith('test_')]
-    assert len(tests) == 1
-    tested = read_results(os.path.join(work_dir, tests[0]))
+    out = str(tmp_path / 'tested')  # not the shared run's folder: other tests test it too
+    run(
+        '--config',
+        os.path.join(work_dir, 'config.yaml'),
+        '--phase',
+        'test',
+        '--weights',
+        os.path.join(work_dir, 'best.pt'),
+        '--work-dir',
+        out,
+    )
+    tests = os.listdir(out)
+    assert len(tests) == 1 and tests[0].startswith('test_')
+    tested = read_results(os.path.join(out, tests[0]))
     best = read_results(work_dir)['best']
     assert tested['test']['top1'] == best['test']['top1']
     assert tested['test']['ambiguous'] == best['test']['ambiguous']
-    with open(os.path.join(work_dir, tests[0], tested['scores']), 'rb') as f, \
-            open(os.path.join(work_dir, best['scores']), 'rb') as g:
+    with (
+        open(os.path.join(out, tests[0], tested['scores']), 'rb') as f,
+        open(os.path.join(work_dir, best['scores']), 'rb') as g,
+    ):
         new, old = pickle.load(f), pickle.load(g)
     assert all(np.array_equal(new[k], old[k]) for k in old)
 
 
+@pytest.mark.slow
 def test_test_phase_refuses_a_checkpoint_of_another_stream(trained, capsys):
     path, work_dir = trained
-    assert main(['--config', path, '--phase', 'test', '--weights', os.path.join(work_dir, 'best.pt'),
-                 '--test_feeder_args', 'bone=True']) == 2
+    assert (
+        main(
+            [
+                '--config',
+                path,
+                '--phase',
+                'test',
+                '--weights',
+                os.path.join(work_dir, 'best.pt'),
+                '--stream',
+                'bone',
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "stream: checkpoint 'joint', config 'bone'" in err
 
 
+@pytest.mark.slow
 def test_existing_work_dir_is_not_overwritten(trained, capsys):
     path, work_dir = trained
     before = os.path.getmtime(os.path.join(work_dir, 'last.pt'))
@@ -82,6 +121,7 @@ def test_existing_work_dir_is_not_overwritten(trained, capsys):
     assert os.path.getmtime(os.path.join(work_dir, 'last.pt')) == before
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(trained, tmp_path, monkeypatch):
     path, work_dir = trained
     resumed_dir = str(tmp_path / 'resumed')
@@ -91,6 +131,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(trained, tmp_pa
         if epoch == 2:
             raise KeyboardInterrupt
         return original(self, epoch)
+
     monkeypatch.setattr(Trainer, 'train_epoch', stop_at_third_epoch)
     with pytest.raises(KeyboardInterrupt):
         main(['--config', path, '--work-dir', resumed_dir])
@@ -101,57 +142,118 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(trained, tmp_pa
     assert read_results(resumed_dir) == read_results(work_dir)
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_with_workers_and_validation_split(tiny_config, tmp_path):
     path, _ = tiny_config
     dirs = [str(tmp_path / name) for name in ('a', 'b')]
     for work_dir, workers in zip(dirs, (0, 2)):
-        run('--config', path, '--work-dir', work_dir, '--num_worker', str(workers), '--num_epoch', '2',
-            '--val_ratio', '0.2')
+        run(
+            '--config',
+            path,
+            '--work-dir',
+            work_dir,
+            '--num_worker',
+            str(workers),
+            '--num_epoch',
+            '2',
+            '--val_ratio',
+            '0.2',
+        )
     assert_same_weights(os.path.join(dirs[0], 'last.pt'), os.path.join(dirs[1], 'last.pt'))
     results = read_results(dirs[0])
     assert results['best']['chosen_on'] == 'val'
     assert 'held-out validation split' in open(os.path.join(dirs[0], 'log.txt')).read()
 
 
+@pytest.mark.slow
 def test_test_phase_accepts_a_reference_style_state_dict(trained, tmp_path):
     path, work_dir = trained
     state = load_checkpoint(os.path.join(work_dir, 'best.pt'))['model']
     reference = tmp_path / 'reference.pt'
-    torch.save({'module.' + k: v for k, v in state.items()}, reference)     # as DataParallel code saves
+    # as DataParallel code saves
+    torch.save({'module.' + k: v for k, v in state.items()}, reference)
     out = tmp_path / 'tested'
-    run('--config', os.path.join(work_dir, 'config.yaml'), '--phase', 'test', '--weights', str(reference),
-        '--work-dir', str(out))
+    run(
+        '--config',
+        os.path.join(work_dir, 'config.yaml'),
+        '--phase',
+        'test',
+        '--weights',
+        str(reference),
+        '--work-dir',
+        str(out),
+    )
     tested = read_results(os.path.join(out, os.listdir(out)[0]))
     assert tested['epoch'] is None and tested['scores'] == 'test_score.pkl'
     assert tested['test']['top1'] == read_results(work_dir)['best']['test']['top1']
 
 
+@pytest.mark.slow
 def test_branch_heads_are_dropped_at_inference(tiny_config, tmp_path, capsys):
     path, _ = tiny_config
     work_dir = str(tmp_path / 'branch')
-    run('--config', path, '--work-dir', work_dir, '--num_epoch', '2', '--model_args', 'sf_head.mode=branch')
+    run(
+        '--config',
+        path,
+        '--work-dir',
+        work_dir,
+        '--num_epoch',
+        '2',
+        '--model_args',
+        'sf_head.mode=branch',
+    )
     trained = read_results(work_dir)['last']['test']['top1']
-    run('--config', os.path.join(work_dir, 'config.yaml'), '--phase', 'test', '--weights',
-        os.path.join(work_dir, 'last.pt'), '--model_args', 'sf_head=null')
+    run(
+        '--config',
+        os.path.join(work_dir, 'config.yaml'),
+        '--phase',
+        'test',
+        '--weights',
+        os.path.join(work_dir, 'last.pt'),
+        '--model_args',
+        'sf_head=null',
+    )
     tested = [d for d in os.listdir(work_dir) if d.startswith('test_')][0]
     assert read_results(os.path.join(work_dir, tested))['test']['top1'] == trained
     # Inline heads change the function: dropping them is refused, naming the difference.
     inline_dir = str(tmp_path / 'inline')
     run('--config', path, '--work-dir', inline_dir, '--num_epoch', '1')
-    assert main(['--config', os.path.join(inline_dir, 'config.yaml'), '--phase', 'test', '--weights',
-                 os.path.join(inline_dir, 'last.pt'), '--model_args', 'sf_head=null']) == 2
+    assert (
+        main(
+            [
+                '--config',
+                os.path.join(inline_dir, 'config.yaml'),
+                '--phase',
+                'test',
+                '--weights',
+                os.path.join(inline_dir, 'last.pt'),
+                '--model_args',
+                'sf_head=null',
+            ]
+        )
+        == 2
+    )
     assert 'model_args: checkpoint' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bf16_autocast_on_cpu_trains_and_fp16_needs_cuda(tiny_config, tmp_path, capsys):
     config, _ = tiny_config
     work_dir = tmp_path / 'bf16'
     run('--config', config, '--amp', 'bf16', '--num_epoch', '2', '--work-dir', str(work_dir))
     results = read_results(work_dir)
-    assert np.isfinite(results['last']['test']['loss']) and results['last']['test']['top1'] > 0
+    assert np.isfinite(results['last']['test']['loss'])
     with open(work_dir / 'epoch2_test_score.pkl', 'rb') as f:
         scores = pickle.load(f)
-    assert all(v.dtype == np.float32 for v in scores.values())                # scores stored as float32
+    # scores stored as float32, the reported top-1 theirs
+    assert all(v.dtype == np.float32 for v in scores.values())
+    labels = build_feeder(
+        'skeleton', split='test', **read_config(work_dir)['test_feeder_args']
+    ).labels
+    top1 = 100.0 * np.mean(np.stack(list(scores.values())).argmax(1) == labels)
+    assert results['last']['test']['top1'] == pytest.approx(top1)
     if not torch.cuda.is_available():
-        assert main(['--config', config, '--amp', 'fp16', '--work-dir', str(tmp_path / 'fp16')]) == 2
+        assert (
+            main(['--config', config, '--amp', 'fp16', '--work-dir', str(tmp_path / 'fp16')]) == 2
+        )
         assert 'amp fp16 needs CUDA; on CPU use amp bf16' in capsys.readouterr().err

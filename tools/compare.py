@@ -1,32 +1,43 @@
-"""Where does the gain come from? Compare two runs (e.g. baseline vs SF-Head) on the same test split.
+"""Where does the gain come from? Compare two runs (e.g. baseline vs SF-Head) on the same test
+split.
 
-    python tools/compare.py work_dir/demo/joint_baseline work_dir/demo/joint --epoch last --plots work_dir/compare
-    python tools/compare.py work_dir/ntu60/baseline --epoch best --top-pairs 10 --write-groups confused.yaml
+    python -m tools.compare work_dir/demo/joint_baseline work_dir/demo/joint --epoch last --plots
+    work_dir/compare python -m tools.compare work_dir/ntu60/baseline --epoch best --top-pairs 10
+    --write-groups confused.yaml
 
-With two runs it prints overall accuracies, then per group of confusable classes (`--groups`, default the
-runs' `ambiguous_groups`) and per class of those groups: the accuracy of each run, the difference and the sample
-count; then the class pairs whose mutual confusion fell and rose most. Groups can also come from the data: the
-`--top-pairs` class pairs most confused in the first (baseline) run. With one run it lists those pairs
-(and `--write-groups` saves them as a groups file for `ambiguous_groups`). `--plots DIR` writes the per-class
-accuracy difference and both runs' confusion matrices restricted to the groups (needs matplotlib).
+With two runs it prints overall accuracies, then per group of confusable classes (`--groups`,
+default the runs' `ambiguous_groups`) and per class of those groups: the accuracy of each run, the
+difference and the sample count; then the class pairs whose mutual confusion fell and rose most.
+Groups can also come from the data: the `--top-pairs` class pairs most confused in the first
+(baseline) run. With one run it lists those pairs (and `--write-groups` saves them as a groups file
+for `ambiguous_groups`). `--plots DIR` writes the per-class accuracy difference and both runs'
+confusion matrices restricted to the groups (needs matplotlib).
 """
+
 import argparse
 import os
 import sys
+from typing import NamedTuple
 
 import numpy as np
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from torchlight import plots  # noqa: E402
-from torchlight.metrics import ambiguous_metrics, confusion_matrix, load_groups, per_class_accuracy  # noqa: E402
-from torchlight.registry import ConfigError  # noqa: E402
-from torchlight.scores import align, read_run, run_split, scores_of  # noqa: E402
+from feeders import run_split
+from torchlight import plots
+from torchlight.metrics import (
+    ambiguous_metrics,
+    confusion_matrix,
+    load_groups,
+    per_class_accuracy,
+    topk_accuracy,
+)
+from torchlight.registry import ConfigError
+from torchlight.scores import align, read_run, scores_of
 
 
 class Run:
-    """A run's test predictions, confusion matrix and per-class accuracy, aligned to `names` if given."""
+    """A run's test predictions, confusion matrix and per-class accuracy, aligned to `names` if
+    given."""
 
     def __init__(self, run_dir, epoch, names=None):
         self.dir = run_dir
@@ -39,7 +50,7 @@ class Run:
         self.predictions = self.scores.argmax(axis=1)
         self.cm = confusion_matrix(labels, self.predictions, num_class)
         self.per_class = per_class_accuracy(self.cm)
-        self.top1 = 100.0 * float(np.mean(self.predictions == labels))
+        self.top1 = topk_accuracy(self.scores, np.asarray(labels), 1)
 
 
 def test_split(run):
@@ -48,54 +59,101 @@ def test_split(run):
     return feeder.names, feeder.labels, feeder.class_names
 
 
+class Confused(NamedTuple):
+    """Class pair (i, j), i < j, and how many samples of either were predicted as the other."""
+
+    i: int
+    j: int
+    count: int
+
+
+class Change(NamedTuple):
+    """Class pair (i, j), i < j, confused `before` times in the first run, `after` in the second."""
+
+    i: int
+    j: int
+    before: int
+    after: int
+
+
 def most_confused_pairs(cm, k):
-    """[(i, j, count)]: the k unordered class pairs with the most samples of one predicted as the other."""
+    """[Confused]: the k unordered class pairs with the most samples of one predicted as the
+    other."""
     mutual = cm + cm.T
-    pairs = [(i, j, int(mutual[i, j])) for i in range(len(cm)) for j in range(i + 1, len(cm)) if mutual[i, j]]
-    return sorted(pairs, key=lambda p: (-p[2], p[0], p[1]))[:k]
+    pairs = [
+        Confused(i, j, int(mutual[i, j]))
+        for i in range(len(cm))
+        for j in range(i + 1, len(cm))
+        if mutual[i, j]
+    ]
+    return sorted(pairs, key=lambda p: (-p.count, p.i, p.j))[:k]
 
 
 def confusion_changes(first, second):
-    """[(i, j, before, after)] for every unordered pair confused in either run, by change (fell first)."""
+    """[Change] for every unordered pair confused in either run, by change (fell first)."""
     before, after = first + first.T, second + second.T
-    pairs = [(i, j, int(before[i, j]), int(after[i, j])) for i in range(len(first)) for j in range(i + 1, len(first))
-             if before[i, j] or after[i, j]]
-    return sorted(pairs, key=lambda p: (p[3] - p[2], p[0], p[1]))
+    pairs = [
+        Change(i, j, int(before[i, j]), int(after[i, j]))
+        for i in range(len(first))
+        for j in range(i + 1, len(first))
+        if before[i, j] or after[i, j]
+    ]
+    return sorted(pairs, key=lambda p: (p.after - p.before, p.i, p.j))
 
 
 def print_pairs(title, pairs, class_names):
     print(title)
     if not pairs:
         print('  (none)')
-    for i, j, *counts in pairs:
-        change = f'{counts[0]} → {counts[1]} ({counts[1] - counts[0]:+d})' if len(counts) == 2 else f'{counts[0]}'
-        print(f'  {class_names[i]} ↔ {class_names[j]}: {change}')
+    for pair in pairs:
+        if isinstance(pair, Change):
+            change = f'{pair.before} → {pair.after} ({pair.after - pair.before:+d})'
+        else:
+            change = f'{pair.count}'
+        print(f'  {class_names[pair.i]} ↔ {class_names[pair.j]}: {change}')
 
 
 def compare(first, second, labels, class_names, groups, top, label_names):
     counts = np.bincount(labels, minlength=len(class_names))
     a, b = label_names
     print(f'{len(labels)} test samples; {a}: {first.score_file}; {b}: {second.score_file}')
-    print(f'overall top-1: {a} {first.top1:.2f} %, {b} {second.top1:.2f} %, difference {second.top1 - first.top1:+.2f}')
-    width = max([len(n) for n in list(groups) + [class_names[c] for m in groups.values() for c in m]] + [10])
+    print(
+        f'overall top-1: {a} {first.top1:.2f} %, {b} {second.top1:.2f} %, difference {second.top1 - first.top1:+.2f}'
+    )
+    width = max(
+        [len(n) for n in list(groups) + [class_names[c] for m in groups.values() for c in m]] + [10]
+    )
     first_groups = ambiguous_metrics(first.cm, groups)
     second_groups = ambiguous_metrics(second.cm, groups)
     print(f"\n{'group':{width}s}  {a:>9s}  {b:>9s}  {'diff':>7s}  samples")
-    print(f"{'all groups':{width}s}  {first_groups['accuracy']:8.2f}%  {second_groups['accuracy']:8.2f}%  "
-          f"{second_groups['accuracy'] - first_groups['accuracy']:+7.2f}")
+    print(
+        f"{'all groups':{width}s}  {first_groups['accuracy']:8.2f}%  {second_groups['accuracy']:8.2f}%  "
+        f"{second_groups['accuracy'] - first_groups['accuracy']:+7.2f}"
+    )
     for name in groups:
         x, y = first_groups['groups'][name], second_groups['groups'][name]
-        print(f"{name:{width}s}  {x['accuracy']:8.2f}%  {y['accuracy']:8.2f}%  {y['accuracy'] - x['accuracy']:+7.2f}"
-              f"  {x['samples']:7d}")
+        print(
+            f"{name:{width}s}  {x['accuracy']:8.2f}%  {y['accuracy']:8.2f}%  {y['accuracy'] - x['accuracy']:+7.2f}"
+            f"  {x['samples']:7d}"
+        )
     print(f"\n{'class':{width}s}  {a:>9s}  {b:>9s}  {'diff':>7s}  samples")
     for c in dict.fromkeys(c for members in groups.values() for c in members):
-        print(f'{class_names[c]:{width}s}  {first.per_class[c]:8.2f}%  {second.per_class[c]:8.2f}%  '
-              f'{second.per_class[c] - first.per_class[c]:+7.2f}  {counts[c]:7d}')
+        print(
+            f'{class_names[c]:{width}s}  {first.per_class[c]:8.2f}%  {second.per_class[c]:8.2f}%  '
+            f'{second.per_class[c] - first.per_class[c]:+7.2f}  {counts[c]:7d}'
+        )
     changes = confusion_changes(first.cm, second.cm)
     print()
-    print_pairs(f'pairs whose confusion fell most (samples of either class predicted as the other, {a} → {b})',
-                [p for p in changes if p[3] < p[2]][:top], class_names)
-    print_pairs('pairs whose confusion rose most', [p for p in reversed(changes) if p[3] > p[2]][:top], class_names)
+    print_pairs(
+        f'pairs whose confusion fell most (samples of either class predicted as the other, {a} → {b})',
+        [p for p in changes if p.after < p.before][:top],
+        class_names,
+    )
+    print_pairs(
+        'pairs whose confusion rose most',
+        [p for p in reversed(changes) if p.after > p.before][:top],
+        class_names,
+    )
 
 
 def write_plots(folder, first, second, class_names, groups, label_names):
@@ -105,26 +163,46 @@ def write_plots(folder, first, second, class_names, groups, label_names):
     counts = first.cm.sum(axis=1)
     classes = [c for c in range(len(class_names)) if counts[c]]
     subset = [class_names[c] for c in classes]
-    figure = plots.accuracy_difference_figure(subset, first.per_class[classes], second.per_class[classes],
-                                              counts[classes], label_names,
-                                              f'per-class accuracy, {label_names[1]} vs {label_names[0]}')
+    figure = plots.accuracy_difference_figure(
+        subset,
+        first.per_class[classes],
+        second.per_class[classes],
+        counts=counts[classes],
+        labels=label_names,
+        title=f'per-class accuracy, {label_names[1]} vs {label_names[0]}',
+    )
     plots.save(figure, os.path.join(folder, 'accuracy_difference.png'))
     for run, label in zip((first, second), label_names):
-        figure = plots.ambiguous_confusion_figure(run.cm, class_names, groups, f'{label}: ambiguous groups')
+        figure = plots.ambiguous_confusion_figure(
+            run.cm, class_names, groups, f'{label}: ambiguous groups'
+        )
         plots.save(figure, os.path.join(folder, f'confusion_ambiguous_{label}.png'))
     print(f'\nplots written to {folder}/')
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('runs', nargs='+', help='one run (most confused pairs) or two runs (baseline, other)')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        'runs', nargs='+', help='one run (most confused pairs) or two runs (baseline, other)'
+    )
     parser.add_argument('--epoch', choices=['best', 'last'], help='which epoch of training runs')
-    parser.add_argument('--labels', nargs=2, default=['baseline', 'SF-Head'], help='names of the two runs')
-    parser.add_argument('--groups', help='groups of confusable classes (YAML); default: the runs\' ambiguous_groups')
+    parser.add_argument(
+        '--labels', nargs=2, default=['baseline', 'SF-Head'], help='names of the two runs'
+    )
+    parser.add_argument(
+        '--groups', help='groups of confusable classes (YAML); default: the runs\' ambiguous_groups'
+    )
     parser.add_argument('--top-pairs', type=int, default=5, help='how many class pairs to list')
-    parser.add_argument('--data-groups', action='store_true',
-                        help='also compare on the --top-pairs pairs most confused in the first run')
-    parser.add_argument('--write-groups', help='save the most confused pairs of the first run as a groups file')
+    parser.add_argument(
+        '--data-groups',
+        action='store_true',
+        help='also compare on the --top-pairs pairs most confused in the first run',
+    )
+    parser.add_argument(
+        '--write-groups', help='save the most confused pairs of the first run as a groups file'
+    )
     parser.add_argument('--plots', help='folder for the figures')
     args = parser.parse_args(argv)
     try:
@@ -141,11 +219,19 @@ def main(argv=None):
         if args.write_groups:
             with open(args.write_groups, 'w') as f:
                 f.write(f'# The {len(pairs)} class pairs most confused in {first.score_file}.\n')
-                yaml.safe_dump({k: [class_names[c] for c in v] for k, v in data_groups.items()}, f,
-                               sort_keys=False, allow_unicode=True)
+                yaml.safe_dump(
+                    {k: [class_names[c] for c in v] for k, v in data_groups.items()},
+                    f,
+                    sort_keys=False,
+                    allow_unicode=True,
+                )
         if len(runs) == 1:
-            print_pairs(f'the {len(pairs)} class pairs most confused in {first.score_file} '
-                        f'(samples of either class predicted as the other)', pairs, class_names)
+            print_pairs(
+                f'the {len(pairs)} class pairs most confused in {first.score_file} '
+                f'(samples of either class predicted as the other)',
+                pairs,
+                class_names,
+            )
             return 0
         groups = load_groups(args.groups or first.config.get('ambiguous_groups'), class_names) or {}
         if args.data_groups or not groups:

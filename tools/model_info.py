@@ -6,13 +6,15 @@ Multiply-adds are counted by torch.utils.flop_counter (convolutions, matrix prod
 element-wise operations are not counted) for one sample of `frames` frames and all its persons, and
 halved (one multiply-add = two flops).
 """
+
 import argparse
 import sys
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from model import build_model, full_model_args
+from feeders import FEEDERS
+from model import MODELS, build_model, full_model_args
 from model.sf_head import SFHead
 from torchlight.config import parse_args
 from torchlight.registry import ConfigError
@@ -25,8 +27,14 @@ def count_multiply_adds(model, x):
     per_module = counter.get_flop_counts()
     total = sum(per_module['Global'].values()) // 2
     heads = {name for name, module in model.named_modules() if isinstance(module, SFHead)}
-    in_heads = sum(sum(counts.values()) for name, counts in per_module.items()
-                   if name.split('.', 1)[-1] in heads and name != 'Global') // 2
+    in_heads = (
+        sum(
+            sum(counts.values())
+            for name, counts in per_module.items()
+            if name.split('.', 1)[-1] in heads and name != 'Global'
+        )
+        // 2
+    )
     return total, in_heads
 
 
@@ -34,36 +42,54 @@ def model_report(name, model_args, frames):
     args = full_model_args(name, model_args)
     model = build_model(name, **model_args).eval()
     params = sum(p.numel() for p in model.parameters())
-    head_params = sum(p.numel() for m in model.modules() if isinstance(m, SFHead)
-                      for p in m.parameters())
+    head_params = sum(
+        p.numel() for m in model.modules() if isinstance(m, SFHead) for p in m.parameters()
+    )
     x = torch.zeros(1, args['in_channels'], frames, args['num_point'], args['num_person'])
     # (with autograd on: the counter's module hooks need it)
     macs, head_macs = count_multiply_adds(model, x)
-    return {'parameters': params, 'sf_head_parameters': head_params, 'multiply_adds': macs,
-            'sf_head_multiply_adds': head_macs, 'frames': frames}
+    return {
+        'parameters': params,
+        'sf_head_parameters': head_params,
+        'multiply_adds': macs,
+        'sf_head_multiply_adds': head_macs,
+        'frames': frames,
+    }
+
+
+def share(part, whole):
+    return f'{100.0 * part / whole:.2f} %'
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--frames', type=int, default=None,
-                        help="frames per sample (default: the config's test window_size, else 64)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--frames',
+        type=int,
+        default=None,
+        help="frames per sample (default: the config's test window_size, else 64)",
+    )
     args, rest = parser.parse_known_args(argv)
     try:
-        cfg, _ = parse_args(rest)
+        cfg, _ = parse_args(rest, {'model': MODELS, 'feeder': FEEDERS})
         frames = args.frames or cfg['test_feeder_args'].get('window_size', 64)
         report = model_report(cfg['model'], cfg['model_args'], frames)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    share = lambda part, whole: f'{100.0 * part / whole:.2f} %'  # noqa: E731
     print(f"model {cfg['model']}, {frames} frames, one sample")
-    print(f"  parameters     {report['parameters']:>14,}   "
-          f"SF-Head {report['sf_head_parameters']:>10,} "
-          f"({share(report['sf_head_parameters'], report['parameters'])})")
-    print(f"  multiply-adds  {report['multiply_adds']:>14,}   "
-          f"SF-Head {report['sf_head_multiply_adds']:>10,} "
-          f"({share(report['sf_head_multiply_adds'], report['multiply_adds'])})")
+    print(
+        f"  parameters     {report['parameters']:>14,}   "
+        f"SF-Head {report['sf_head_parameters']:>10,} "
+        f"({share(report['sf_head_parameters'], report['parameters'])})"
+    )
+    print(
+        f"  multiply-adds  {report['multiply_adds']:>14,}   "
+        f"SF-Head {report['sf_head_multiply_adds']:>10,} "
+        f"({share(report['sf_head_multiply_adds'], report['multiply_adds'])})"
+    )
     return 0
 
 

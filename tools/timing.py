@@ -1,15 +1,18 @@
 """Timing for the benchmark scripts: rates measured in rounds, the contenders alternating round by
 round."""
+
 import statistics
 import time
 
 
-def interleaved_rates(functions, calls, repeats, items_per_call=1, warm_up_calls=2,
-                      synchronise=None):
+def interleaved_rates(
+    functions, calls, repeats, items_per_call=1, warm_up_calls=2, synchronise=None
+):
     """{name: median items/s}: `repeats` timed rounds of `calls` calls of each function(i), the
     functions alternating round by round (so that a change of machine load hits all of them), after
     a warm-up. `synchronise` (e.g. torch.cuda.synchronize) runs before and after each timed
     round."""
+
     def seconds(function, count):
         if synchronise:
             synchronise()
@@ -33,9 +36,14 @@ def loader_rate(dataset, workers, batch_size=64, batches=20):
     """Samples/s a shuffling DataLoader with `workers` workers delivers, timed after its first batch
     (workers started and warm), over at most `batches` batches."""
     import torch
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
-                                         num_workers=workers,
-                                         generator=torch.Generator().manual_seed(0))
+
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(0),
+    )
     batches = min(batches, len(loader) - 1)
     iterator = iter(loader)
     next(iterator)

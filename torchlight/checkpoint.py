@@ -1,4 +1,5 @@
 """Checkpoints: atomic saving, safe loading (weights_only) and loading weights into a model."""
+
 import io
 import os
 import zipfile
@@ -28,11 +29,14 @@ def load_checkpoint(path):
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001  (unpickling errors come in many types)
-        raise ConfigError(f'cannot load {path} as a checkpoint: '
-                          f'{unreadable_because(path, err)}') from None
+        raise ConfigError(
+            f'cannot load {path} as a checkpoint: {unreadable_because(path, err)}'
+        ) from None
     if not isinstance(checkpoint, dict):
-        raise ConfigError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint (a '
-                          f'mapping of weight names to tensors)')
+        raise ConfigError(
+            f'{path} holds a {type(checkpoint).__name__}, not a checkpoint (a '
+            f'mapping of weight names to tensors)'
+        )
     return checkpoint
 
 
@@ -68,8 +72,9 @@ def check_finite_weights(state, when, path):
     """Refuse to write NaN or Inf weights as a checkpoint."""
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise ConfigError(f'the weights hold NaN or Inf {when} ({bad[0]}, ...): not written to '
-                          f'{path}')
+        raise ConfigError(
+            f'the weights hold NaN or Inf {when} ({bad[0]}, ...): not written to {path}'
+        )
 
 
 def load_weights(model, path):
@@ -85,20 +90,28 @@ def load_weights(model, path):
 def apply_weights(model, checkpoint, source):
     """Copy a loaded checkpoint's weights into `model`; a mismatch is reported with examples.
 
-    A model whose reference code names its weights differently converts them in `model.adapt_reference_state`.
+    A model adapts a state dict to itself in `model.adapt_state(state, trained_args)` (reference
+    key names, training-only weights), given the model arguments the checkpoint records.
     """
     state = extract_state_dict(checkpoint, source)
-    if hasattr(model, 'adapt_reference_state'):
-        state = model.adapt_reference_state(state)
+    if hasattr(model, 'adapt_state'):
+        trained_args = (checkpoint.get('config') or {}).get('model_args')
+        state = model.adapt_state(state, trained_args if isinstance(trained_args, dict) else None)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    shapes = [f'{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}'
-              for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    shapes = [
+        f'{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}'
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or shapes:
         parts = []
-        for label, items in (('missing keys', missing), ('unexpected keys', unexpected),
-                             ('shape mismatches', shapes)):
+        for label, items in (
+            ('missing keys', missing),
+            ('unexpected keys', unexpected),
+            ('shape mismatches', shapes),
+        ):
             if items:
                 parts.append(f"{len(items)} {label} (e.g. {', '.join(items[:3])})")
         raise ConfigError(f'{source} does not fit this model: ' + '; '.join(parts))

@@ -5,9 +5,9 @@ A config is plain data (torchlight.yamlfile: safe YAML); components are named th
 never imported. Every top-level key declares its default and its type below; the feeder's and the
 model's arguments are checked against the annotations of the functions that take them.
 """
+
 import argparse
 import copy
-import inspect
 import numbers
 import os
 import typing
@@ -23,54 +23,79 @@ from torchlight.yamlfile import parse, read_yaml
 
 class Option(NamedTuple):
     default: Any
-    kind: Any           # the type the value must have (torchlight.validation)
+    kind: Any  # the type the value must have (torchlight.validation)
+    help: str  # what it means, for --help
 
 
 Count = Annotated[int, Range(ge=0)]
 Positive = Annotated[int, Range(ge=1)]
 Fraction = Annotated[float, Range(ge=0, lt=1)]
+STREAMS = ('joint', 'bone', 'joint_motion', 'bone_motion')
 
-# Every key a config may hold: its default (CTR-GCN's names where CTR-GCN has the key) and type.
+# Every key a config may hold: its default (CTR-GCN's names where CTR-GCN has the key), type and
+# meaning.
 OPTIONS = {
-    # default: work_dir/<config path below config/, without .yaml>
-    'work_dir': Option(None, Optional[str]),
-    'phase': Option('train', Literal['train', 'test']),
-    # checkpoint to test (phase test) or to start training from
-    'weights': Option(None, Optional[str]),
-    'seed': Option(1, Count),
-    # auto (CUDA if present) | cpu | GPU id | list of GPU ids: checked by parse_device, its reader
-    'device': Option('auto', Any),
-    'model': Option(None, Optional[str]),      # name in the model registry, e.g. ctrgcn
-    'model_args': Option({}, dict),
-    'feeder': Option(None, Optional[str]),     # name in the feeder registry, e.g. skeleton
-    'train_feeder_args': Option({}, dict),
-    'test_feeder_args': Option({}, dict),
-    # > 0: hold out this fraction of the training set to choose the best epoch
-    'val_ratio': Option(0.0, Fraction),
-    'num_worker': Option(2, Count),            # DataLoader worker processes
-    'batch_size': Option(64, Positive),
-    'test_batch_size': Option(64, Positive),
-    'base_lr': Option(0.1, Annotated[float, Range(gt=0)]),
-    'lr_scheduler': Option('step', Literal['step', 'cosine']),
-    # epochs at which the step schedule multiplies the lr by lr_decay_rate
-    'step': Option([35, 55], list[Count]),
-    'lr_decay_rate': Option(0.1, Annotated[float, Range(gt=0, le=1)]),
-    # linear warm-up: lr = base_lr · (epoch + 1) / warm_up_epoch
-    'warm_up_epoch': Option(5, Count),
-    'momentum': Option(0.9, Fraction),
-    'nesterov': Option(True, bool),
-    'weight_decay': Option(4e-4, Annotated[float, Range(ge=0)]),
-    'label_smoothing': Option(0.0, Fraction),
-    # weights of the models' auxiliary losses
-    'loss_args': Option({'sf_redundancy': 0.1, 'sf_consistency': 0.1},
-                        dict[str, Annotated[float, Range(ge=0)]]),
-    'num_epoch': Option(65, Positive),
-    'eval_interval': Option(1, Positive),      # evaluate every this many epochs, and after the last
-    # YAML file of confusable class groups, e.g. config/ambiguous/demo.yaml
-    'ambiguous_groups': Option(None, Optional[str]),
-    # mixed precision: fp16 on CUDA only, with loss scaling
-    'amp': Option('off', Literal['off', 'bf16', 'fp16']),
+    'work_dir': Option(
+        None, Optional[str], 'run folder (default: work_dir/<config path below config/>)'
+    ),
+    'phase': Option('train', Literal['train', 'test'], 'train, or test the checkpoint --weights'),
+    'weights': Option(
+        None, Optional[str], 'checkpoint to test (phase test) or to start training from'
+    ),
+    'seed': Option(1, Count, 'random seed of weights, shuffling and augmentation'),
+    'device': Option('auto', Any, 'auto (CUDA if present) | cpu | a GPU id'),
+    'model': Option(None, Optional[str], 'model name: ctrgcn | tcagcn | stgcn'),
+    'model_args': Option({}, dict, "the model builder's arguments, e.g. sf_head.groups=8"),
+    'feeder': Option(None, Optional[str], 'feeder name: skeleton | ucla | demo'),
+    'train_feeder_args': Option({}, dict, 'training feeder arguments, e.g. window_size=64'),
+    'test_feeder_args': Option({}, dict, 'test feeder arguments'),
+    'stream': Option(
+        'joint',
+        Literal[STREAMS],
+        'input stream of both feeders: joint | bone | joint_motion | bone_motion',
+    ),
+    'benchmark': Option(
+        None, Optional[str], 'benchmark of a prepared dataset file, e.g. xsub, xview, xset'
+    ),
+    'val_ratio': Option(
+        0.0, Fraction, 'hold out this fraction of the training set to choose the best epoch'
+    ),
+    'num_worker': Option(2, Count, 'DataLoader worker processes'),
+    'batch_size': Option(64, Positive, 'training batch (over all processes)'),
+    'test_batch_size': Option(64, Positive, 'evaluation batch'),
+    'base_lr': Option(0.1, Annotated[float, Range(gt=0)], 'learning rate after warm-up'),
+    'lr_scheduler': Option('step', Literal['step', 'cosine'], 'step or cosine decay'),
+    'step': Option(
+        [35, 55],
+        list[Count],
+        'epochs at which the step schedule multiplies the lr by lr_decay_rate',
+    ),
+    'lr_decay_rate': Option(0.1, Annotated[float, Range(gt=0, le=1)], 'step schedule factor'),
+    'warm_up_epoch': Option(5, Count, 'linear warm-up: lr = base_lr (epoch + 1) / warm_up_epoch'),
+    'momentum': Option(0.9, Fraction, 'SGD momentum'),
+    'nesterov': Option(True, bool, 'Nesterov momentum'),
+    'weight_decay': Option(4e-4, Annotated[float, Range(ge=0)], 'SGD weight decay'),
+    'label_smoothing': Option(0.0, Fraction, 'label smoothing of the cross-entropy'),
+    'num_epoch': Option(65, Positive, 'training epochs'),
+    'eval_interval': Option(1, Positive, 'evaluate every this many epochs, and after the last'),
+    'ambiguous_groups': Option(
+        None, Optional[str], 'YAML file of confusable class groups, e.g. config/ambiguous/demo.yaml'
+    ),
+    'amp': Option(
+        'off',
+        Literal['off', 'bf16', 'fp16'],
+        'mixed precision: off | bf16 | fp16 (CUDA only, with loss scaling)',
+    ),
 }
+# Keys of older versions: where their setting went.
+REMOVED = {
+    'loss_args': 'the auxiliary loss weights are model arguments now, e.g. model_args: '
+    '{sf_head: {loss_weights: {redundancy: 0.1, consistency: 0.1}}}',
+}
+# Feeder arguments of older versions, replaced by the top-level stream.
+REMOVED_FEEDER_KEYS = ('bone', 'vel')
+# Top-level keys that the loop passes to both feeders: never set per feeder.
+SHARED_FEEDER_KEYS = ('stream', 'benchmark')
 DEFAULTS = {key: option.default for key, option in OPTIONS.items()}
 DICT_KEYS = [k for k, v in DEFAULTS.items() if isinstance(v, dict)]
 LIST_KEYS = [k for k, option in OPTIONS.items() if typing.get_origin(option.kind) is list]
@@ -107,12 +132,34 @@ def load_yaml_config(path, _seen=()):
     if path in _seen:
         raise ConfigError(f'config inheritance loops: {" -> ".join(_seen + (path,))}')
     content = _read_yaml(path)
+    refuse_removed(content, path)
     check_keys([k for k in content if k != 'base'], DEFAULTS, path)
     base = content.pop('base', None)
     if base is None:
         return content
     parent = load_yaml_config(os.path.join(os.path.dirname(path), base), _seen + (path,))
     return merge(parent, content)
+
+
+def refuse_removed(cfg, where):
+    """One line saying where the setting of a key of an older version went."""
+    for key in cfg:
+        if key in REMOVED:
+            raise ConfigError(f'{where}: {key} was removed: {REMOVED[key]}')
+    for key in ('train_feeder_args', 'test_feeder_args'):
+        arguments = cfg.get(key) or {}
+        old = [k for k in REMOVED_FEEDER_KEYS if k in arguments]
+        if old:
+            raise ConfigError(
+                f'{where}: {key}.{old[0]} was removed: set the top-level stream '
+                f'({" | ".join(STREAMS)}), which applies to both feeders'
+            )
+        shared = [k for k in SHARED_FEEDER_KEYS if k in arguments]
+        if shared:
+            raise ConfigError(
+                f'{where}: {key}.{shared[0]} is a top-level key: set {shared[0]} once, for both '
+                f'feeders'
+            )
 
 
 def default_work_dir(config_path):
@@ -144,8 +191,9 @@ def override(cfg, key, tokens):
         args = copy.deepcopy(cfg.get(key) or {})
         for token in tokens:
             if '=' not in token:
-                raise ConfigError(f"--{key} takes key=value pairs (e.g. --{key} bone=True), "
-                                  f"got '{token}'")
+                raise ConfigError(
+                    f"--{key} takes key=value pairs (e.g. --{key} window_size=32), got '{token}'"
+                )
             name, value = token.split('=', 1)
             set_dotted(args, name, parse_value(value))
         cfg[key] = args
@@ -155,45 +203,77 @@ def override(cfg, key, tokens):
 
 
 def build_parser():
+    """The command line; each option's help line is its OPTIONS entry (meaning and default)."""
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
+        usage='%(prog)s --config FILE [--resume] [--overwrite] [--KEY VALUE ...]',
         description='Train or test a skeleton action recognition model. Every config key can be '
-                    'given as --key value; mapping keys take key=value pairs.')
+        'given as --key value; mapping keys take key=value pairs (dotted keys '
+        'allowed).',
+    )
     parser.add_argument('--config', required=True, help='YAML config file')
-    parser.add_argument('--resume', action='store_true',
-                        help='continue the run in work_dir from last.pt, with its own config')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace the run in work_dir')
-    for key in DEFAULTS:
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='continue the run in work_dir from last.pt, with its own config',
+    )
+    parser.add_argument('--overwrite', action='store_true', help='replace the run in work_dir')
+    for key, option in OPTIONS.items():
         flags = [f'--{key}'] + ([f'--{key.replace("_", "-")}'] if '_' in key else [])
-        parser.add_argument(*flags, dest=key, nargs='+', metavar='VALUE', default=argparse.SUPPRESS)
+        several = key in DICT_KEYS or key in LIST_KEYS or key == 'device'  # device: GPU ids
+        parser.add_argument(
+            *flags,
+            dest=key,
+            nargs='+' if several else None,
+            default=argparse.SUPPRESS,
+            metavar='K=V' if key in DICT_KEYS else key.upper(),
+            help=option.help
+            if '(default' in option.help
+            else f'{option.help} (default: {describe_default(option.default)})',
+        )
     return parser
 
 
-def parse_args(argv=None):
-    """The command line: (resolved config, run flags {'resume', 'overwrite', 'config'})."""
+def describe_default(value):
+    """A default as a config file writes it: none, true, 0.1, 35 55."""
+    if value is None or value == {}:
+        return 'none'
+    if isinstance(value, bool):
+        return str(value).lower()
+    return ' '.join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def parse_args(argv=None, components=None):
+    """The command line: (resolved config, run flags {'resume', 'overwrite', 'config'}).
+
+    `components` {'model': registry, 'feeder': registry} check the named components and their
+    arguments (main.py passes them: this library knows no model or feeder)."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         flag = next((t for t in unknown if t.startswith('-')), unknown[0])
+        if flag.lstrip('-').replace('-', '_') in REMOVED:
+            raise ConfigError(f'{flag} was removed: {REMOVED[flag.lstrip("-").replace("-", "_")]}')
         options = [o for a in parser._actions for o in a.option_strings]
         raise ConfigError(f"unknown option '{flag}'{closest(flag, options)}")
     cfg = load_yaml_config(args.config)
     for key in DEFAULTS:
         if key in vars(args):
-            override(cfg, key, getattr(args, key))
-    cfg = resolve(cfg, args.config)
+            value = getattr(args, key)
+            override(cfg, key, value if isinstance(value, list) else [value])
+    refuse_removed(cfg, 'the command line')
+    cfg = resolve(cfg, args.config, components)
     return cfg, {'resume': args.resume, 'overwrite': args.overwrite, 'config': args.config}
 
 
-def resolve(cfg, config_path):
+def resolve(cfg, config_path, components=None):
     """Fill defaults, normalise and check values; returns the full config."""
     full = merge(DEFAULTS, cfg)
     if full['work_dir'] is None:
         full['work_dir'] = default_work_dir(config_path)
     if isinstance(full['step'], numbers.Number):
         full['step'] = [full['step']]
-    validate(full)
+    validate(full, components)
     return full
 
 
@@ -202,52 +282,51 @@ def _require(condition, message):
         raise ConfigError(message)
 
 
-def stream_of(feeder, arguments):
-    """'joint', 'bone', 'joint_motion' or 'bone_motion', as feeder arguments bone and vel say."""
-    from feeders import FEEDERS
-    params = inspect.signature(FEEDERS.get(feeder)).parameters
-    bone, vel = (arguments.get(key, params[key].default if key in params else False)
-                 for key in ('bone', 'vel'))
-    return ('bone' if bone else 'joint') + ('_motion' if vel else '')
-
-
-def validate(cfg):
-    """Check every value against its declared type, then what involves several keys."""
-    from feeders import FEEDERS
-    from model import MODELS
-    from model.losses import AUX_LOSSES
+def validate(cfg, components=None):
+    """Check every value against its declared type, then what involves several keys, then the
+    named components' arguments (when `components` are given)."""
     for key, option in OPTIONS.items():
         check_value(key, cfg[key], option.kind)
-    _require(cfg['model'] is not None,
-             f"no model given: set 'model' to one of {', '.join(MODELS.names())}")
-    _require(cfg['feeder'] is not None,
-             f"no feeder given: set 'feeder' to one of {', '.join(FEEDERS.names())}")
-    MODELS.check(cfg['model'], cfg['model_args'], 'model_args')
-    for key in ('train_feeder_args', 'test_feeder_args'):
-        FEEDERS.check(cfg['feeder'], cfg[key], key)
     _require(cfg['phase'] == 'train' or cfg['weights'], 'phase test needs --weights <checkpoint>')
     # torch's SGD refuses Nesterov without momentum, deep inside the optimiser.
     _require(not (cfg['nesterov'] and cfg['momentum'] == 0), 'nesterov: true needs momentum > 0')
-    check_keys(cfg['loss_args'], AUX_LOSSES, 'loss_args')
-    if cfg['phase'] == 'train':
-        train, test = (stream_of(cfg['feeder'], cfg[key])
-                       for key in ('train_feeder_args', 'test_feeder_args'))
-        _require(train == test, f'train_feeder_args and test_feeder_args select different streams '
-                                f'({train} and {test}): set bone and vel alike in both')
     parse_device(cfg['device'])
+    if components:
+        check_components(cfg, components['model'], components['feeder'])
+
+
+def check_components(cfg, models, feeders):
+    _require(
+        cfg['model'] is not None,
+        f"no model given: set 'model' to one of {', '.join(models.names())}",
+    )
+    _require(
+        cfg['feeder'] is not None,
+        f"no feeder given: set 'feeder' to one of {', '.join(feeders.names())}",
+    )
+    models.check(cfg['model'], cfg['model_args'], 'model_args')
+    for key in ('train_feeder_args', 'test_feeder_args'):
+        feeders.check(cfg['feeder'], cfg[key], key)
 
 
 def resumed_config(cfg, saved, source):
     """The configuration to continue a run with: its own (`saved`), refusing any other setting on
     the command line or in the config file but a raised num_epoch (and num_worker, work_dir)."""
-    changed = [key for key in DEFAULTS
-               if key not in RESUME_MAY_CHANGE and cfg[key] != saved.get(key, DEFAULTS[key])]
+    changed = [
+        key
+        for key in DEFAULTS
+        if key not in RESUME_MAY_CHANGE and cfg[key] != saved.get(key, DEFAULTS[key])
+    ]
     if changed:
-        raise ConfigError(f'--resume continues the configuration saved in {source}; these options '
-                          f'differ from it: {", ".join(changed)} (start a new run to change them)')
+        raise ConfigError(
+            f'--resume continues the configuration saved in {source}; these options '
+            f'differ from it: {", ".join(changed)} (start a new run to change them)'
+        )
     if cfg['num_epoch'] < saved['num_epoch']:
-        raise ConfigError(f"--resume: num_epoch may be raised, not lowered (the run was set to "
-                          f"{saved['num_epoch']} epochs)")
+        raise ConfigError(
+            f"--resume: num_epoch may be raised, not lowered (the run was set to "
+            f"{saved['num_epoch']} epochs)"
+        )
     return {**DEFAULTS, **saved, **{key: cfg[key] for key in RESUME_MAY_CHANGE}}
 
 
@@ -257,8 +336,9 @@ def parse_device(device):
         return device
     ids = device if isinstance(device, list) else [device]
     if not ids or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
-        raise ConfigError(f"device must be auto, cpu, or GPU ids such as '0' or '0 1'; "
-                          f"got {device!r}")
+        raise ConfigError(
+            f"device must be auto, cpu, or GPU ids such as '0' or '0 1'; got {device!r}"
+        )
     return ids
 
 

@@ -1,9 +1,11 @@
-"""Data-parallel training across processes started by torchrun: the process group, and exact evaluation.
+"""Data-parallel training across processes started by torchrun: the process group, and exact
+evaluation.
 
-`torchrun --nproc_per_node N main.py --config ...` sets RANK, WORLD_SIZE and LOCAL_RANK; without them
-everything here is a no-op for one process. Evaluation gives every process a contiguous slice of the test set
-(no sample repeated, none padded in) and gathers the scores back in dataset order.
+`torchrun --nproc_per_node N main.py --config ...` sets RANK, WORLD_SIZE and LOCAL_RANK; without
+them everything here is a no-op for one process. Evaluation gives every process a contiguous slice
+of the test set (no sample repeated, none padded in) and gathers the scores back in dataset order.
 """
+
 import os
 from dataclasses import dataclass
 
@@ -17,7 +19,8 @@ class Context:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    device: str = 'cpu'         # where collective operations put their tensors (NCCL: this process's GPU)
+    # where collective operations put their tensors (NCCL: this process's GPU)
+    device: str = 'cpu'
 
     @property
     def is_main(self):
@@ -29,7 +32,8 @@ class Context:
 
 
 def init_from_environment(use_cuda):
-    """The process group of a torchrun launch (NCCL on GPUs, gloo on CPU), or a one-process context."""
+    """The process group of a torchrun launch (NCCL on GPUs, gloo on CPU), or a one-process
+    context."""
     world_size = int(os.environ.get('WORLD_SIZE', 1))
     if world_size == 1:
         return Context()
@@ -38,7 +42,9 @@ def init_from_environment(use_cuda):
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group('nccl' if use_cuda else 'gloo')
-    return Context(dist.get_rank(), world_size, local_rank, f'cuda:{local_rank}' if use_cuda else 'cpu')
+    return Context(
+        dist.get_rank(), world_size, local_rank, f'cuda:{local_rank}' if use_cuda else 'cpu'
+    )
 
 
 def shutdown():
@@ -52,7 +58,8 @@ def shard(count, context):
 
 
 def gather_in_order(array, context):
-    """Every process's array, concatenated in rank order (hence in dataset order for `shard` slices)."""
+    """Every process's array, concatenated in rank order (hence in dataset order for `shard`
+    slices)."""
     if not context.active:
         return array
     parts = [None] * context.world_size
@@ -92,14 +99,17 @@ def sum_over_processes(values, context):
     if not context.active:
         return values
     names = sorted(values)
-    totals = torch.tensor([float(values[n]) for n in names], dtype=torch.float64, device=context.device)
+    totals = torch.tensor(
+        [float(values[n]) for n in names], dtype=torch.float64, device=context.device
+    )
     dist.all_reduce(totals)
     return dict(zip(names, totals.cpu().tolist()))
 
 
 def share_buffers(module, context):
-    """Process 0's buffers (BatchNorm running statistics) on every process: DDP keeps parameters equal, but
-    each process's last forward updates its own statistics, which evaluation and the checkpoint use."""
+    """Process 0's buffers (BatchNorm running statistics) on every process: DDP keeps parameters
+    equal, but each process's last forward updates its own statistics, which evaluation and the
+    checkpoint use."""
     if context.active:
         for buffer in module.buffers():
             dist.broadcast(buffer, src=0)

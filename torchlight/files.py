@@ -1,5 +1,6 @@
 """Files written so that a crash never leaves a half-written one under its final name, and the
 cleanup of the temporary files that a killed process leaves behind."""
+
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ def process_alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:         # alive, but another user's
+    except PermissionError:  # alive, but another user's
         pass
     return True
 
@@ -53,8 +54,9 @@ def remove_leftovers(folder, pattern=TEMPORARY):
 def size_of(path):
     if os.path.isfile(path):
         return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(root, f))
-               for root, _, files in os.walk(path) for f in files)
+    return sum(
+        os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
+    )
 
 
 def remove(path):

@@ -1,4 +1,5 @@
 """A run's logger: messages to the console and to <work_dir>/log.txt."""
+
 import logging
 import os
 import sys

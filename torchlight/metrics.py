@@ -1,7 +1,10 @@
-"""Classification metrics from score matrices: top-k, confusion matrix, per-class and ambiguous-class accuracy.
+"""Classification metrics from score matrices: top-k, confusion matrix, per-class and
+ambiguous-class accuracy.
 
-All accuracies are returned in percent. Scores are (N, K) arrays (logits or probabilities), labels (N,) ints.
+All accuracies are returned in percent. Scores are (N, K) arrays (logits or probabilities), labels
+(N,) ints.
 """
+
 import os
 
 import numpy as np
@@ -41,7 +44,8 @@ def ambiguous_metrics(cm, groups):
 
     groups: {group name: [class ids]}. Returns
       accuracy:  percent correct over all samples whose true class is in some group
-      groups:    {name: {accuracy, confusion, samples}}, where confusion is the percent of the group's samples
+      groups:    {name: {accuracy, confusion, samples}}, where confusion is the percent of the
+      group's samples
                  predicted as another class of the same group
     """
     per_group = {}
@@ -57,12 +61,15 @@ def ambiguous_metrics(cm, groups):
         }
     members = sorted({c for classes in groups.values() for c in classes})
     total = int(cm[members].sum()) if members else 0
-    accuracy = 100.0 * float(np.trace(cm[np.ix_(members, members)])) / total if total else float('nan')
+    accuracy = (
+        100.0 * float(np.trace(cm[np.ix_(members, members)])) / total if total else float('nan')
+    )
     return {'accuracy': accuracy, 'samples': total, 'groups': per_group}
 
 
 def evaluate_scores(scores, labels, num_class, groups=None):
-    """All metrics of one evaluation as a dict (plus the confusion matrix under 'confusion_matrix')."""
+    """All metrics of one evaluation as a dict (plus the confusion matrix under
+    'confusion_matrix')."""
     scores = np.asarray(scores)
     labels = np.asarray(labels)
     cm = confusion_matrix(labels, scores.argmax(axis=1), num_class)
@@ -78,7 +85,8 @@ def evaluate_scores(scores, labels, num_class, groups=None):
 
 
 def resolve_groups(groups, class_names, source):
-    """Map {group: [class name | 'A<n>' (1-based action id) | 0-based int]} to {group: [class ids]}."""
+    """Map {group: [class name | 'A<n>' (1-based action id) | 0-based int]} to {group: [class
+    ids]}."""
     index = {name: i for i, name in enumerate(class_names)}
     resolved = {}
     for group, members in groups.items():
@@ -88,12 +96,18 @@ def resolve_groups(groups, class_names, source):
                 ids.append(member)
             elif isinstance(member, str) and member in index:
                 ids.append(index[member])
-            elif isinstance(member, str) and member[:1] == 'A' and member[1:].isdigit() \
-                    and 1 <= int(member[1:]) <= len(class_names):
+            elif (
+                isinstance(member, str)
+                and member[:1] == 'A'
+                and member[1:].isdigit()
+                and 1 <= int(member[1:]) <= len(class_names)
+            ):
                 ids.append(int(member[1:]) - 1)
             else:
-                raise ConfigError(f"{source}: group '{group}' names unknown class {member!r}"
-                                  f"{closest(member, class_names)}")
+                raise ConfigError(
+                    f"{source}: group '{group}' names unknown class {member!r}"
+                    f"{closest(member, class_names)}"
+                )
         resolved[group] = ids
     return resolved
 
@@ -115,8 +129,11 @@ def format_metrics(m):
     text = f"top-1 {m['top1']:.2f} %, top-5 {m['top5']:.2f} %, mean class {m['mean_class']:.2f} %"
     if 'ambiguous' in m:
         ambiguous = m['ambiguous']
-        text += (f", ambiguous {ambiguous['accuracy']:.2f} %" if ambiguous.get('samples', 1)
-                 else ', ambiguous: no test samples')
+        text += (
+            f", ambiguous {ambiguous['accuracy']:.2f} %"
+            if ambiguous.get('samples', 1)
+            else ', ambiguous: no test samples'
+        )
     return text
 
 
@@ -127,6 +144,8 @@ def format_groups(m):
         if not g['samples']:
             lines.append(f'    {name}: no test samples')
             continue
-        lines.append(f"    {name}: accuracy {g['accuracy']:.2f} %, confused within the group "
-                     f"{g['confusion']:.2f} % ({g['samples']} samples)")
+        lines.append(
+            f"    {name}: accuracy {g['accuracy']:.2f} %, confused within the group "
+            f"{g['confusion']:.2f} % ({g['samples']} samples)"
+        )
     return lines

@@ -1,4 +1,5 @@
 """Name → class registries, so that a config names components without importing code."""
+
 from torchlight.errors import ConfigError
 from torchlight.validation import check_arguments, check_keys, closest
 
@@ -16,6 +17,7 @@ class Registry:
                 raise KeyError(f'{self.kind} {name!r} is registered twice')
             self._entries[name] = obj
             return obj
+
         return add
 
     def names(self):
@@ -23,8 +25,10 @@ class Registry:
 
     def get(self, name):
         if name not in self._entries:
-            raise ConfigError(f"unknown {self.kind} '{name}'{closest(name, self._entries)}; "
-                              f"known: {', '.join(self.names())}")
+            raise ConfigError(
+                f"unknown {self.kind} '{name}'{closest(name, self._entries)}; "
+                f"known: {', '.join(self.names())}"
+            )
         return self._entries[name]
 
     def check(self, name, arguments, where):

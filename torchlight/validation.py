@@ -10,6 +10,7 @@ int, float (an int is accepted; NaN and Inf are not), str, None, dict, unions (`
 `A | B`), `Literal[...]`, `list[T]` (a YAML list), `dict[str, T]`; `Annotated[T, marker, ...]` adds
 the markers below. An argument without an annotation is not checked.
 """
+
 import difflib
 import inspect
 import math
@@ -30,8 +31,10 @@ def check_keys(given, valid, where):
     """Raise ConfigError naming the first key of `given` that is not in `valid`."""
     for key in given:
         if key not in valid:
-            raise ConfigError(f"unknown key '{key}' in {where}{closest(key, valid)}; "
-                              f"valid keys: {', '.join(sorted(valid))}")
+            raise ConfigError(
+                f"unknown key '{key}' in {where}{closest(key, valid)}; "
+                f"valid keys: {', '.join(sorted(valid))}"
+            )
 
 
 class Marker:
@@ -47,20 +50,35 @@ class Marker:
 @dataclass(frozen=True)
 class Range(Marker):
     """Bounds of a number: ge (>=) or gt (>) below, le (<=) or lt (<) above."""
+
     ge: float = None
     gt: float = None
     le: float = None
     lt: float = None
 
     def holds(self, value):
-        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
-                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+        return (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
 
     def describe(self):
-        low = (f'[{self.ge:g}' if self.ge is not None
-               else f'({self.gt:g}' if self.gt is not None else None)
-        high = (f'{self.le:g}]' if self.le is not None
-                else f'{self.lt:g})' if self.lt is not None else None)
+        low = (
+            f'[{self.ge:g}'
+            if self.ge is not None
+            else f'({self.gt:g}'
+            if self.gt is not None
+            else None
+        )
+        high = (
+            f'{self.le:g}]'
+            if self.le is not None
+            else f'{self.lt:g})'
+            if self.lt is not None
+            else None
+        )
         if low and high:
             return f'in {low}, {high}'
         if low:
@@ -71,6 +89,7 @@ class Range(Marker):
 @dataclass(frozen=True)
 class Length(Marker):
     """How many items a list holds: from `least` to `most`."""
+
     least: int
     most: int
 
@@ -120,11 +139,12 @@ def fits(value, kind):
     if origin is list:
         return isinstance(value, (list, tuple)) and all(fits(item, args[0]) for item in value)
     if origin is dict:
-        return isinstance(value, dict) and all(fits(k, args[0]) and fits(v, args[1])
-                                               for k, v in value.items())
+        return isinstance(value, dict) and all(
+            fits(k, args[0]) and fits(v, args[1]) for k, v in value.items()
+        )
     if kind in PLAIN_TYPES:
         return PLAIN_TYPES[kind][0](value)
-    return True         # no annotation (or one this module does not read): unchecked
+    return True  # no annotation (or one this module does not read): unchecked
 
 
 def describe(kind):
@@ -152,8 +172,11 @@ def check_value(name, value, kind):
 def check_arguments(function, arguments, where):
     """Refuse arguments that `function` does not take, and values that do not fit its
     annotations."""
-    params = {name: p for name, p in inspect.signature(function, eval_str=True).parameters.items()
-              if name != 'self'}
+    params = {
+        name: p
+        for name, p in inspect.signature(function, eval_str=True).parameters.items()
+        if name != 'self'
+    }
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         check_keys(arguments, params, where)
     for name, value in arguments.items():

@@ -1,6 +1,7 @@
 """The folder a run writes to: refused when it is not one, locked against a second writer, cleaned
 of the temporary files of a killed run, and replaced (--overwrite) only when it holds a run of this
 framework."""
+
 import fcntl
 import os
 import time
@@ -35,8 +36,10 @@ class WorkDirLock:
             self.file.seek(0)
             owner = self.file.read().strip() or 'unknown'
             self.file.close()
-            raise ConfigError(f'work_dir {work_dir} is in use by process {owner}, which is still '
-                              f'running; wait for it to end or stop it first') from None
+            raise ConfigError(
+                f'work_dir {work_dir} is in use by process {owner}, which is still '
+                f'running; wait for it to end or stop it first'
+            ) from None
         self.file.seek(0)
         self.file.truncate()
         self.file.write(f'{os.getpid()}\n')
@@ -98,11 +101,15 @@ def replace(work_dir, content, overwrite):
     """Empty a folder that holds a run, with --overwrite; refuse anything else."""
     shown = ', '.join(content[:8]) + (', ...' if len(content) > 8 else '')
     if not is_run(work_dir):
-        raise ConfigError(f'work_dir {work_dir} holds {shown}, not a run of this framework '
-                          f'(config.yaml with results.json or last.pt): refused, even with '
-                          f'--overwrite; choose another --work-dir')
+        raise ConfigError(
+            f'work_dir {work_dir} holds {shown}, not a run of this framework '
+            f'(config.yaml with results.json or last.pt): refused, even with '
+            f'--overwrite; choose another --work-dir'
+        )
     if not overwrite:
-        raise ConfigError(f'work_dir {work_dir} already holds a run; pass --resume to continue it, '
-                          f'--overwrite to replace it, or --work-dir to write elsewhere')
+        raise ConfigError(
+            f'work_dir {work_dir} already holds a run; pass --resume to continue it, '
+            f'--overwrite to replace it, or --work-dir to write elsewhere'
+        )
     for name in content:
         remove(os.path.join(work_dir, name))

@@ -1,5 +1,6 @@
 """YAML as configs read it: safe (plain data only, nothing executes), 1e-3 read as a number,
 duplicate keys refused."""
+
 import re
 
 import yaml
@@ -8,12 +9,15 @@ from torchlight.errors import ConfigError
 
 FLOAT_TAG = 'tag:yaml.org,2002:float'
 # YAML 1.1's float wants a dot and a signed exponent (1.0e-3): 1e-3 and 5e-4 would be strings.
-FLOAT = re.compile(r'''^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+FLOAT = re.compile(
+    r'''^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
     |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
     |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
     |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$''', re.X)
+    |\.(?:nan|NaN|NAN))$''',
+    re.X,
+)
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -25,15 +29,17 @@ class ConfigLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'",
-                                                        key_node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
             seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))
         return super().construct_mapping(node, deep)
 
 
 ConfigLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != FLOAT_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 ConfigLoader.add_implicit_resolver(FLOAT_TAG, FLOAT, list('-+0123456789.'))
 
 

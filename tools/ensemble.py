@@ -1,17 +1,22 @@
-"""Fuse the test scores of several streams (joint, bone, joint motion, bone motion, ...) with weights.
+"""Fuse the test scores of several streams (joint, bone, joint motion, bone motion, ...) with
+weights.
 
-    python ensemble.py --scores work_dir/ntu60/joint work_dir/ntu60/bone work_dir/ntu60/joint_motion \\
+    python -m tools.ensemble --scores work_dir/ntu60/joint work_dir/ntu60/bone
+    work_dir/ntu60/joint_motion \\
         work_dir/ntu60/bone_motion --epoch best
-    python ensemble.py --scores J.pkl B.pkl JM.pkl BM.pkl --weights 0.6 0.6 0.4 0.4 --labels NTU60_CV.npz
+    python -m tools.ensemble --scores J.pkl B.pkl JM.pkl BM.pkl --weights 0.6 0.6 0.4 0.4 --labels
+    NTU60_CV.npz
 
-Each stream is a score file (ours or the reference codebases' epoch1_test_score.pkl: a pickled dict sample name →
-score vector, read without running any code) or a run directory, whose best or last epoch is chosen with
---epoch. Raw scores are summed with the weights, as the references do. Labels come from --labels FILE, or
-the prepared test split of --dataset/--benchmark, or the first run's config. Without --weights, a dataset's
-reference weights apply to the streams of run directories by stream, or to four score files taken as joint,
-bone, joint motion, bone motion in that order; otherwise all weights are 1. --search-weights tunes the weights
-on validation scores (never on the test labels it reports) and then reports the test split.
+Each stream is a score file (ours or the reference codebases' epoch1_test_score.pkl: a pickled dict
+sample name → score vector, read without running any code) or a run directory, whose best or last
+epoch is chosen with --epoch. Raw scores are summed with the weights, as the references do. Labels
+come from --labels FILE, or the prepared test split of --dataset/--benchmark, or the first run's
+config. Without --weights, a dataset's reference weights apply to the streams of run directories by
+stream, or to four score files taken as joint, bone, joint motion, bone motion in that order;
+otherwise all weights are 1. --search-weights tunes the weights on validation scores (never on the
+test labels it reports) and then reports the test split.
 """
+
 import argparse
 import itertools
 import json
@@ -22,25 +27,25 @@ import sys
 import numpy as np
 
 from data.synthetic import ensure_demo_dataset
+from feeders import run_split
 from feeders.feeder import open_split
-from torchlight.metrics import evaluate_scores, format_groups, format_metrics, load_groups
+from torchlight.fusion import REFERENCE_WEIGHTS, STREAMS, fuse, load_streams
+from torchlight.metrics import (
+    evaluate_scores,
+    format_groups,
+    format_metrics,
+    load_groups,
+    topk_accuracy,
+)
 from torchlight.registry import ConfigError
-from torchlight.scores import align, load_label_file, read_run, run_meta, run_split, scores_of
+from torchlight.scores import align, load_label_file, read_run, run_meta
 
-STREAMS = ('joint', 'bone', 'joint_motion', 'bone_motion')
-# The reference ensembles' weights for (joint, bone, joint motion, bone motion).
-REFERENCE_WEIGHTS = {
-    ('ntu60', 'xsub'): (2, 2, 1, 1),
-    ('ntu60', 'xview'): (0.6, 0.6, 0.4, 0.4),
-    ('ntu120', 'xsub'): (0.6, 0.75, 0.3, 0.15),
-    ('ntu120', 'xset'): (0.6, 0.75, 0.3, 0.15),
-    ('ucla', 'xview'): (0.6, 0.6, 0.4, 0.4),
-}
 SEARCH_GRID = np.round(np.arange(0, 1.01, 0.2), 2)
 
 
 class Evaluation:
-    """What the scores are measured against: labels (in sample order), names, class names, groups."""
+    """What the scores are measured against: labels (in sample order), names, class names,
+    groups."""
 
     def __init__(self, names, labels, class_names, groups_path, dataset=None, benchmark=None):
         self.names, self.labels = names, np.asarray(labels)
@@ -53,19 +58,23 @@ class Evaluation:
 
 
 def data_split(args, first_run, split):
-    """(path, index) of the prepared split the scores belong to: --dataset/--benchmark, else the run's config
-    (whose feeder is built, so that the demo data is generated if needed)."""
+    """(path, index) of the prepared split the scores belong to: --dataset/--benchmark, else the
+    run's config (whose feeder is built, so that the demo data is generated if needed)."""
     if args.dataset:
         if not args.benchmark:
             raise ConfigError('--dataset needs --benchmark (e.g. xsub)')
-        folder = os.path.join(args.data_root, args.dataset, args.benchmark)
-        if args.dataset == 'demo':
-            ensure_demo_dataset(folder)
-        path, index, _ = open_split(folder, split)
+        if args.dataset == 'demo':  # the demo's split files, generated on first use
+            data = os.path.join(args.data_root, 'demo', args.benchmark)
+            ensure_demo_dataset(data)
+        else:
+            data = os.path.join(args.data_root, args.dataset, f'{args.dataset}.h5')
+        path, index, _ = open_split(data, split, args.benchmark)
         return path, index
     if first_run is None:
-        raise ConfigError('say where the labels are: --labels FILE, --dataset and --benchmark, or give run '
-                          'directories')
+        raise ConfigError(
+            'say where the labels are: --labels FILE, --dataset and --benchmark, or give run '
+            'directories'
+        )
     feeder = run_split(read_run(first_run)[0], split)
     return feeder.path, {'names': feeder.names, 'labels': feeder.labels, 'attrs': feeder.meta}
 
@@ -84,33 +93,26 @@ def evaluation_for(args, first_run, names, num_class):
         attrs = index['attrs']
         class_names = attrs.get('class_names') or [str(c) for c in range(attrs['num_class'])]
         dataset, benchmark = dataset or attrs.get('dataset'), benchmark or attrs.get('benchmark')
-        if not groups_path and os.path.isfile(os.path.join('config', 'ambiguous', f'{dataset}.yaml')):
+        if not groups_path and os.path.isfile(
+            os.path.join('config', 'ambiguous', f'{dataset}.yaml')
+        ):
             groups_path = os.path.join('config', 'ambiguous', f'{dataset}.yaml')
     source = args.labels or 'the prepared test split'
     if label_names is not None:
         labels = align(label_names, labels, names, source)
     elif len(labels) != len(names):
-        raise ConfigError(f'{args.labels} holds {len(labels)} labels for {len(names)} scored samples')
+        raise ConfigError(
+            f'{args.labels} holds {len(labels)} labels for {len(names)} scored samples'
+        )
     outside = [label for label in labels if not 0 <= label < num_class]
     if outside:
-        raise ConfigError(f'{source}: class id {outside[0]} is outside the {num_class} classes '
-                          f'that the scores hold (0 to {num_class - 1})')
-    return Evaluation(names, labels, class_names, groups_path, dataset, benchmark)
-
-
-def load_streams(sources, epoch, split='test'):
-    """[(label, names, scores)], every stream aligned to the first one's samples."""
-    streams = []
-    for source in sources:
-        names, scores, path = scores_of(source, epoch, split)
-        if streams:
-            first_names, first_scores = streams[0][1], streams[0][2]
-            scores = align(names, scores, first_names, path)
-            if scores.shape[1] != first_scores.shape[1]:
-                raise ConfigError(f'{path} scores {scores.shape[1]} classes, {streams[0][0]} {first_scores.shape[1]}')
-            names = first_names
-        streams.append((path, names, scores))
-    return streams
+        raise ConfigError(
+            f'{source}: class id {outside[0]} is outside the {num_class} classes '
+            f'that the scores hold (0 to {num_class - 1})'
+        )
+    return Evaluation(
+        names, labels, class_names, groups_path=groups_path, dataset=dataset, benchmark=benchmark
+    )
 
 
 def default_weights(sources, evaluation):
@@ -121,16 +123,16 @@ def default_weights(sources, evaluation):
     by_stream = dict(zip(STREAMS, reference))
     if all(os.path.isdir(s) for s in sources):
         streams = [run_meta(s)['stream'] for s in sources]
-        return [by_stream.get(s, 1.0) for s in streams], \
-            f'reference weights of {evaluation.dataset} {evaluation.benchmark} by stream ({", ".join(streams)})'
+        return (
+            [by_stream.get(s, 1.0) for s in streams],
+            f'reference weights of {evaluation.dataset} {evaluation.benchmark} by stream ({", ".join(streams)})',
+        )
     if len(sources) == 4:
-        return list(reference), (f'reference weights of {evaluation.dataset} {evaluation.benchmark}, the files '
-                                 f'taken as {", ".join(STREAMS)}')
+        return list(reference), (
+            f'reference weights of {evaluation.dataset} {evaluation.benchmark}, the files '
+            f'taken as {", ".join(STREAMS)}'
+        )
     return [1.0] * len(sources), 'weights 1 (reference weights need the four streams)'
-
-
-def fuse(streams, weights):
-    return sum(w * scores for w, (_, _, scores) in zip(weights, streams))
 
 
 def search_weights(val_streams, val_labels):
@@ -139,41 +141,61 @@ def search_weights(val_streams, val_labels):
     for weights in itertools.product(SEARCH_GRID, repeat=len(val_streams)):
         if not any(weights):
             continue
-        top1 = float(np.mean(fuse(val_streams, weights).argmax(axis=1) == val_labels))
+        top1 = topk_accuracy(fuse(val_streams, weights), val_labels, 1)
         if top1 > best_top1:
             best, best_top1 = list(weights), top1
-    return best, 100.0 * best_top1
+    return best, best_top1
 
 
 def validation_labels(args, first_run, names):
-    """Labels of the validation samples: --val-labels, else looked up by name in the prepared train split
-    (the validation samples are held-out training samples)."""
+    """Labels of the validation samples: --val-labels, else looked up by name in the prepared train
+    split (the validation samples are held-out training samples)."""
     if args.val_labels:
         label_names, labels = load_label_file(args.val_labels)
         if label_names is None and len(labels) != len(names):
-            raise ConfigError(f'{args.val_labels} holds {len(labels)} labels for {len(names)} validation samples')
+            raise ConfigError(
+                f'{args.val_labels} holds {len(labels)} labels for {len(names)} validation samples'
+            )
         return labels if label_names is None else align(label_names, labels, names, args.val_labels)
     path, index = data_split(args, first_run, 'train')
     lookup = dict(zip(index['names'], index['labels']))
     missing = [n for n in names if n not in lookup]
     if missing:
-        raise ConfigError(f'{path} has no sample {missing[0]} of the validation scores; give --val-labels')
+        raise ConfigError(
+            f'{path} has no sample {missing[0]} of the validation scores; give --val-labels'
+        )
     return np.asarray([lookup[n] for n in names])
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--scores', nargs='+', required=True, help='score files or run directories, one per stream')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--scores', nargs='+', required=True, help='score files or run directories, one per stream'
+    )
     parser.add_argument('--weights', nargs='+', type=float, help='one weight per stream')
     parser.add_argument('--epoch', choices=['best', 'last'], help='which epoch of a run directory')
-    parser.add_argument('--labels', help='.npy/.txt class ids, reference .npz (y_test) or NW-UCLA val_label.pkl')
-    parser.add_argument('--dataset', help='labels from the prepared data: ntu60, ntu120, ucla, pkummd, demo')
+    parser.add_argument(
+        '--labels', help='.npy/.txt class ids, reference .npz (y_test) or NW-UCLA val_label.pkl'
+    )
+    parser.add_argument(
+        '--dataset', help='labels from the prepared data: ntu60, ntu120, ucla, pkummd, demo'
+    )
     parser.add_argument('--benchmark', help='with --dataset: xsub, xview, xset')
-    parser.add_argument('--data-root', default='data', help='where prepared datasets are (default data/)')
-    parser.add_argument('--groups', help='ambiguous class groups (YAML); default: the run\'s or the dataset\'s')
-    parser.add_argument('--search-weights', action='store_true', help='tune weights on validation scores')
+    parser.add_argument(
+        '--data-root', default='data', help='where prepared datasets are (default data/)'
+    )
+    parser.add_argument(
+        '--groups', help='ambiguous class groups (YAML); default: the run\'s or the dataset\'s'
+    )
+    parser.add_argument(
+        '--search-weights', action='store_true', help='tune weights on validation scores'
+    )
     parser.add_argument('--val-scores', nargs='+', help='validation score files, one per stream')
-    parser.add_argument('--val-labels', help='labels of the validation scores (default: from the train split)')
+    parser.add_argument(
+        '--val-labels', help='labels of the validation scores (default: from the train split)'
+    )
     parser.add_argument('--json', help='write the figures to this file')
     return parser.parse_args(argv)
 
@@ -199,23 +221,27 @@ def run(args):
         raise ConfigError(f'--weights must be finite numbers, got {given}')
     first_run = next((s for s in args.scores if os.path.isdir(s)), None)
     streams = load_streams(args.scores, args.epoch)
-    names, num_class = streams[0][1], streams[0][2].shape[1]
+    names, num_class = streams[0].names, streams[0].scores.shape[1]
     evaluation = evaluation_for(args, first_run, names, num_class)
     if args.search_weights:
         sources = args.val_scores or args.scores
         if args.val_scores and len(args.val_scores) != len(args.scores):
-            raise ConfigError(f'{len(args.val_scores)} validation score files for {len(args.scores)} streams')
+            raise ConfigError(
+                f'{len(args.val_scores)} validation score files for {len(args.scores)} streams'
+            )
         val_streams = load_streams(sources, args.epoch, 'val')
-        weights, val_top1 = search_weights(val_streams, validation_labels(args, first_run, val_streams[0][1]))
-        how = f'weights searched on {len(val_streams[0][1])} validation samples (val top-1 {val_top1:.2f} %)'
+        weights, val_top1 = search_weights(
+            val_streams, validation_labels(args, first_run, val_streams[0].names)
+        )
+        how = f'weights searched on {len(val_streams[0].names)} validation samples (val top-1 {val_top1:.2f} %)'
     elif args.weights:
         weights, how = args.weights, 'weights given'
     else:
         weights, how = default_weights(args.scores, evaluation)
     report = {}
     print(f'{len(names)} test samples, {num_class} classes')
-    for (_, _, scores), source in zip(streams, args.scores):
-        metrics = evaluation.metrics(scores)
+    for stream, source in zip(streams, args.scores):
+        metrics = evaluation.metrics(stream.scores)
         report[source] = summary(metrics)
         print(f'  {source}: {format_metrics(metrics)}')
     fused = evaluation.metrics(fuse(streams, weights))
