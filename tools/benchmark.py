@@ -1,10 +1,10 @@
 """Model speed against a plain baseline with the same weights: training step and inference
 throughput.
 
-    python tools/benchmark.py --summary                     # the four ratios the project targets
-    python tools/benchmark.py --model ctrgcn --sf-groups 8  # CTR-GCN + SF-Head, batch 16, T=64, CPU
-    python tools/benchmark.py --model stgcn --sf-groups 0
-    python tools/benchmark.py --model ctrgcn --device cuda --amp bf16 --channels-last --batch 64
+    python -m tools.benchmark --summary                     # the four ratios the project targets
+    python -m tools.benchmark --model ctrgcn --sf-groups 8  # CTR-GCN + SF-Head, batch 16, T=64, CPU
+    python -m tools.benchmark --model stgcn --sf-groups 0
+    python -m tools.benchmark --model ctrgcn --device cuda --amp bf16 --channels-last --batch 64
 
 The baseline is the backbone written the way the reference code is (tools/reference/: per-subset 1×1
 convolutions, separate temporal branches, the released SF-Head with its permute + contiguous copies,
@@ -21,21 +21,17 @@ baseline in training. With --data it also measures the demo dataset's training p
 """
 import argparse
 import json
-import os
-import sys
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from graph import distance_partition, get_layout  # noqa: E402
-from model import build_model  # noqa: E402
-from tools.reference import calibrate_batch_norms, randomise  # noqa: E402
-from tools.reference.ctrgcn import ReferenceCTRGCN  # noqa: E402
-from tools.reference.stgcn import OriginalSTGCN  # noqa: E402
-from tools.timing import interleaved_rates, loader_rate  # noqa: E402
-from torchlight.checkpoint import apply_weights  # noqa: E402
+from graph import distance_partition, get_layout
+from model import build_model
+from tools.reference import calibrate_batch_norms, randomise
+from tools.reference.ctrgcn import ReferenceCTRGCN
+from tools.reference.stgcn import OriginalSTGCN
+from tools.timing import interleaved_rates, loader_rate
+from torchlight.checkpoint import apply_weights
 
 AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
 

@@ -9,7 +9,7 @@ mkdir -p "$out"
 figures="$out/figures.txt"
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader;
   python -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda)'; } | tee "$figures"
-bench() { python tools/benchmark.py --device cuda --batch 64 --steps 5 --repeats 5 --json "$out/bench.jsonl" "$@" | tee -a "$figures"; }
+bench() { python -m tools.benchmark --device cuda --batch 64 --steps 5 --repeats 5 --json "$out/bench.jsonl" "$@" | tee -a "$figures"; }
 rm -f "$out/bench.jsonl"
 bench --model ctrgcn --sf-groups 8
 bench --model ctrgcn --sf-groups 8 --amp bf16
