@@ -5,15 +5,9 @@ import json
 
 from model import ctrgcn, stgcn, tcagcn  # noqa: F401  (registers the backbones)
 from model.registry import INFERENCE_ARGS, MODELS, register_model
-from torchlight.errors import ConfigError
 
 
 def build_model(name, **model_args):
-    if 'exact' in model_args:
-        raise ConfigError(
-            'model_args.exact was removed: every model now has one implementation, the fastest '
-            "form of the reference's function (equal to it in float64, and to reference "
-            'checkpoints within float32 rounding); delete the key')
     return MODELS.build(name, **model_args)
 
 

@@ -1,6 +1,9 @@
 from torchlight.registry import Registry
 
-MODELS = Registry('model')
+MODELS = Registry('model', removed={
+    'exact': "every model now has one implementation, the fastest form of the reference's function "
+             '(equal to it in float64, and to reference checkpoints within float32 rounding)',
+})
 # name → function giving a builder's full arguments without its training-only ones
 INFERENCE_ARGS = {}
 

@@ -183,3 +183,16 @@ def test_the_removed_exact_argument_is_refused_with_the_reason():
 def test_model_arguments_are_checked_against_the_builders_annotations(key, value, message):
     with pytest.raises(ConfigError, match=message):
         build_model('ctrgcn', **{key: value})
+
+
+def test_a_config_that_sets_exact_stops_before_anything_is_written(tmp_path, capsys):
+    from main import main
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    work_dir = tmp_path / 'run'
+    code = main(['--config', os.path.join(root, 'config/demo/joint.yaml'),
+                 '--work-dir', str(work_dir), '--model_args', 'exact=false'])
+    assert code == 2 and not work_dir.exists()
+    assert capsys.readouterr().err.strip() == (
+        "error: model_args.exact was removed: every model now has one implementation, the fastest "
+        "form of the reference's function (equal to it in float64, and to reference checkpoints "
+        "within float32 rounding); delete the key")

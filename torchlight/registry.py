@@ -7,8 +7,12 @@ __all__ = ['ConfigError', 'Registry', 'check_keys', 'closest']
 
 
 class Registry:
-    def __init__(self, kind):
+    """`removed`: {argument: why} for arguments that no entry takes any more; a config that still
+    sets one is told why, rather than that the key is unknown."""
+
+    def __init__(self, kind, removed=None):
         self.kind = kind
+        self.removed = removed or {}
         self._entries = {}
 
     def register(self, name):
@@ -34,6 +38,9 @@ class Registry:
     def check(self, name, arguments, where):
         """Refuse arguments that entry `name` does not take or whose values do not fit its
         annotations."""
+        for key in arguments:
+            if key in self.removed:
+                raise ConfigError(f'{where}.{key} was removed: {self.removed[key]}; delete the key')
         check_arguments(self.get(name), arguments, where)
 
     def build(self, name, **kwargs):
