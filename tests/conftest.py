@@ -54,3 +54,22 @@ def trained(tmp_path_factory, demo_root):
     path, work_dir = write_tiny_config(tmp_path_factory.mktemp('trained'), demo_root)
     assert main(['--config', path]) == 0
     return path, work_dir
+
+
+@pytest.fixture
+def interrupt_at_epoch(monkeypatch):
+    """interrupt_at_epoch(e): training runs stop with KeyboardInterrupt as epoch e (0-based) starts,
+    as a killed run would, until `monkeypatch.undo()`."""
+    from torchlight.trainer import Trainer
+
+    original = Trainer.train_epoch
+
+    def arm(stop):
+        def train_epoch(self, epoch):
+            if epoch == stop:
+                raise KeyboardInterrupt
+            return original(self, epoch)
+
+        monkeypatch.setattr(Trainer, 'train_epoch', train_epoch)
+
+    return arm

@@ -25,7 +25,6 @@ from torchlight.files import atomic_write
 from torchlight.metrics import ambiguous_metrics, format_groups, format_metrics
 from torchlight.outputs import RunOutputs
 from torchlight.registry import ConfigError, Registry
-from torchlight.trainer import Trainer
 from torchlight.validation import Range
 from torchlight.workdir import WorkDirLock, new_test_folder, open_training_folder
 
@@ -415,21 +414,16 @@ def test_ensemble_refuses_non_finite_scores_and_weights(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
-def test_a_resumed_gpu_run_equals_an_uninterrupted_one(tiny_config, tmp_path, monkeypatch):
+def test_a_resumed_gpu_run_equals_an_uninterrupted_one(
+    tiny_config, tmp_path, monkeypatch, interrupt_at_epoch
+):
     # Dropout draws from CUDA's random state, which the restarted process reseeds: without restoring
     # it the masks differ and so do the weights (far beyond the GPU's rounding differences).
     config, _ = tiny_config
     whole, stopped = str(tmp_path / 'whole'), str(tmp_path / 'stopped')
     args = ['--config', config, '--device', '0', '--num_epoch', '3']
     assert main([*args, '--work-dir', whole]) == 0
-    original = Trainer.train_epoch
-
-    def stop_at_third_epoch(self, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, 'train_epoch', stop_at_third_epoch)
+    interrupt_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         main([*args, '--work-dir', stopped])
     assert load_checkpoint(os.path.join(stopped, 'last.pt'))['rng']['cuda'][0] is not None

@@ -12,7 +12,6 @@ import yaml
 from feeders import build_feeder
 from main import main
 from torchlight.checkpoint import load_checkpoint
-from torchlight.trainer import Trainer
 
 
 def run(*args):
@@ -122,21 +121,16 @@ def test_existing_work_dir_is_not_overwritten(trained, capsys):
 
 
 @pytest.mark.slow
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(trained, tmp_path, monkeypatch):
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(
+    trained, tmp_path, monkeypatch, interrupt_at_epoch
+):
     path, work_dir = trained
     resumed_dir = str(tmp_path / 'resumed')
-    original = Trainer.train_epoch
-
-    def stop_at_third_epoch(self, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, 'train_epoch', stop_at_third_epoch)
+    interrupt_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         main(['--config', path, '--work-dir', resumed_dir])
     assert load_checkpoint(os.path.join(resumed_dir, 'last.pt'))['epoch'] == 2
-    monkeypatch.setattr(Trainer, 'train_epoch', original)
+    monkeypatch.undo()
     run('--config', path, '--work-dir', resumed_dir, '--resume')
     assert_same_weights(os.path.join(work_dir, 'last.pt'), os.path.join(resumed_dir, 'last.pt'))
     assert read_results(resumed_dir) == read_results(work_dir)
