@@ -39,6 +39,14 @@ PADDED_FRAMES = 300
 WINDOW = 64
 
 
+def training_feeder(data_path):
+    """Our feeder with the reference's training transforms (crop [0.5, 1], resize, rotation)."""
+    return build_feeder(
+        'skeleton', data_path=data_path, split='train', window_size=WINDOW, p_interval=[0.5, 1],
+        random_rot=True,
+    )
+
+
 # ----------------------------------------------------------------------------------------- the data
 
 
@@ -155,14 +163,7 @@ def measure_memory(kind, folder, draws):
         feeder = BaselineFeeder(os.path.join(folder, 'train.npz'))
     else:
         path = folder if kind == 'ours-h5' else os.path.join(folder, 'train.npz')
-        feeder = build_feeder(
-            'skeleton',
-            data_path=path,
-            split='train',
-            window_size=WINDOW,
-            p_interval=[0.5, 1],
-            random_rot=True,
-        )
+        feeder = training_feeder(path)
     for index in np.random.default_rng(0).integers(0, len(feeder), draws):
         feeder[int(index)]
     after = memory_kib()
@@ -199,14 +200,7 @@ def memory_in_fresh_process(kind, folder, draws):
 
 
 def throughput(folder, count, repeats):
-    ours = build_feeder(
-        'skeleton',
-        data_path=folder,
-        split='train',
-        window_size=WINDOW,
-        p_interval=[0.5, 1],
-        random_rot=True,
-    )
+    ours = training_feeder(folder)
     baseline = BaselineFeeder(os.path.join(folder, 'train.npz'))
     n = len(ours)
     # (C, T, V, M), unpadded
@@ -284,14 +278,7 @@ def main(argv=None):
                     f'  {label:18s} ours {rates["ours"]:7.0f} samples/s, baseline {rates["baseline"]:7.0f}, '
                     f'ratio {rates["ours"] / rates["baseline"]:.2f}x'
                 )
-            feeder = build_feeder(
-                'skeleton',
-                data_path=folder,
-                split='train',
-                window_size=WINDOW,
-                p_interval=[0.5, 1],
-                random_rot=True,
-            )
+            feeder = training_feeder(folder)
             loaders = {w: loader_rate(feeder, w) for w in (0, args.workers)}
             print(
                 '  our DataLoader (batch 64): '
