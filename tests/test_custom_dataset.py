@@ -59,7 +59,6 @@ def test_2d_without_scores_scores_each_non_zero_joint_one(tmp_path):
         ('a.json', {'keypoints': [[[1, 2]]], 'scores': [[-1]]}, 'negative'),
         ('a.json', {'keypoints': [[[1, None]]]}, 'NaN or Inf'),
         ('a.json', {'keypoints': []}, 'expected (T, V, C)'),
-        ('a.json', {'keypoints': [[[], []]]}, 'no frame, joint or person'),
     ],
 )
 def test_bad_json_files_are_named_with_their_problem(tmp_path, name, content, problem):
@@ -74,7 +73,9 @@ def test_bad_files_of_other_kinds_are_named(tmp_path):
     (tmp_path / 'b.json').write_text('{"keypoints": ')
     (tmp_path / 'c.txt').write_text('1 2 3')
     np.save(tmp_path / 'd.npy', np.array([{'x': 1}], dtype=object))
+    np.save(tmp_path / 'e.npy', np.zeros((0, 5, 3)))
     for name, problem in (('a.npy', 'not a readable .npy'), ('b.json', 'not a readable JSON'),
-                          ('c.txt', 'not a sequence file'), ('d.npy', 'not a readable .npy')):
+                          ('c.txt', 'not a sequence file'), ('d.npy', 'not a readable .npy'),
+                          ('e.npy', 'no frame, joint or person')):
         with pytest.raises(DataFileError, match=problem):
             read_sequence_file(str(tmp_path / name))
