@@ -1,5 +1,8 @@
-"""The skeleton feeder: reads a prepared split lazily and applies the train or test transforms."""
+"""The skeleton feeders: a prepared split read lazily (the data source), and each feeder's
+transforms (crop, resize, augmentation, normalisation, then the stream), which are built from the
+feeder's arguments alone and so run on any (C, T, V, M) array, with or without a data file."""
 
+import inspect
 import os
 from typing import Annotated, Literal, Optional
 
@@ -71,16 +74,115 @@ def prepare_command(path):
     )
 
 
+# ----------------------------------------------------------------------------------- transforms
+
+
+class Transforms:
+    """What a feeder does to one sample's frames, knowing nothing of where they come from.
+
+    `__call__(data (C, T, V, M), rng, info)` gives the model's input (float32): first
+    `sample_and_augment(data, rng, info)`, which subclasses define (crop, resize, augmentation,
+    normalisation; `rng` a numpy Generator, the only source of randomness), then the stream
+    (bone, motion) on the skeleton `layout`. `info` says where the sample comes from:
+    {'where': 'data/x.h5: sample NAME'} from a prepared split (PreparedSplit.sample_info, which a
+    feeder may extend with per-sample facts its transforms need), {'where': FILE} from predict.py.
+    """
+
+    def __init__(self, *, layout, stream):
+        self.layout, self.stream = layout, stream
+
+    def sample_and_augment(self, data, rng, info):
+        raise NotImplementedError
+
+    def __call__(self, data, rng, info):
+        data = self.sample_and_augment(data, rng, info)
+        if self.stream.startswith('bone'):
+            data = joint_to_bone(data, self.layout.bone_pairs)
+        if self.stream.endswith('motion'):
+            data = to_motion(data)
+        return data.astype(np.float32, copy=False)
+
+
+class SkeletonTransforms(Transforms):
+    """NTU semantics (SkeletonFeeder's arguments)."""
+
+    def __init__(self, *, layout, stream, window_size, p_interval, min_crop, random_rot,
+                 random_scale, random_shift, random_move):
+        super().__init__(layout=layout, stream=stream)
+        self.window_size = window_size
+        self.p_interval = list(p_interval)
+        self.min_crop = min_crop
+        self.random_rot = random_rot
+        self.random_scale = random_scale
+        self.random_shift = random_shift
+        self.random_move = random_move
+
+    def sample_and_augment(self, data, rng, info):
+        """Crop the valid frames and resize to the window, then rotate (and ours, if on)."""
+        valid = valid_frame_count(data)
+        if valid == 0:
+            raise ConfigError(f"{info['where']} has no non-zero frame")
+        data = crop_resize(
+            data, valid, self.p_interval, self.window_size, rng=rng, min_length=self.min_crop
+        )
+        if self.random_rot:
+            data = random_rotation(data, rng)
+        if self.random_scale:
+            data = random_scale(data, rng, self.random_scale)
+        if self.random_shift:
+            data = random_shift(data, rng, self.random_shift)
+        if self.random_move:
+            data = random_move(data, rng)
+        return data
+
+
+class UclaTransforms(Transforms):
+    """NW-UCLA semantics (UclaFeeder's arguments)."""
+
+    def __init__(self, *, layout, stream, window_size, random_rot, random_choose):
+        super().__init__(layout=layout, stream=stream)
+        self.window_size = window_size
+        self.random_rot = random_rot
+        self.random_choose = random_choose
+
+    def sample_and_augment(self, data, rng, info):
+        # centre: joint 1 of frame 0
+        data = data - data[:, :1, 1:2]
+        if self.random_rot:
+            angle_x, angle_y = rng.integers(-60, 61, size=2)
+            data = ucla_view_transform(data, angle_x, angle_y, rng.uniform(0.5, 1.5))
+        data = min_max_normalise(data)
+        length = data.shape[1]
+        if self.random_choose:
+            frames = np.sort(
+                rng.choice(np.tile(np.arange(length), 100), self.window_size, replace=False)
+            )
+        else:
+            frames = np.linspace(0, length - 1, self.window_size).astype(int)
+        return data[:, frames]
+
+
+# -------------------------------------------------------------------------------------- feeders
+
+
 class PreparedSplit(Dataset):
     """One split of a prepared dataset: its index (labels, names, attributes) in memory, the frames
-    read on demand, `stream` (joint | bone | joint_motion | bone_motion) derived from the joints.
+    read on demand and passed through `self.transforms` (an instance of the feeder's
+    `transforms_class`, built from the arguments that class takes).
+
+    A feeder is a subclass naming its `transforms_class` and declaring, in its `__init__`
+    signature, the config arguments of both its data source and its transforms (the registry
+    checks config values against those annotations); `transforms_from_args` builds the same
+    transforms from the same arguments without opening the data (predict.py).
 
     Augmentation randomness is a function of (seed, epoch, sample index): the same on every run,
     whatever the number of DataLoader workers, and different at each epoch (`set_epoch`).
-    `repeat` passes over the samples make one epoch. Subclasses define `sample_and_augment`.
+    `repeat` passes over the samples make one epoch.
     """
 
-    def __init__(self, data_path, split, *, benchmark, stream, debug, repeat=1):
+    transforms_class = Transforms
+
+    def __init__(self, data_path, split, *, benchmark, debug, repeat=1, **transform_args):
         self.path, index, self.reader = open_split(data_path, split, benchmark)
         self.labels = index['labels']
         self.names = index['names']
@@ -88,14 +190,29 @@ class PreparedSplit(Dataset):
         self.layout = get_layout(self.meta['layout'])
         if debug:
             self.labels, self.names = self.labels[:100], self.names[:100]
-        self.stream = stream
+        self.transforms = self.transforms_class(layout=self.layout, **transform_args)
         self.repeat = repeat
         self.seed = 0
         self.epoch = 0
 
+    @classmethod
+    def transforms_from_args(cls, feeder_args, *, layout, stream):
+        """The transforms a feeder built with `feeder_args` (a config's `test_feeder_args`; the
+        data source's arguments are ignored, the others default as in the feeder) applies, on
+        skeleton `layout` (a Layout)."""
+        bound = inspect.signature(cls).bind_partial(**feeder_args)
+        bound.apply_defaults()
+        takes = inspect.signature(cls.transforms_class).parameters
+        args = {k: v for k, v in bound.arguments.items() if k in takes and k != 'stream'}
+        return cls.transforms_class(layout=layout, stream=stream, **args)
+
     @property
     def class_names(self):
         return self.meta.get('class_names') or [str(i) for i in range(self.meta['num_class'])]
+
+    @property
+    def stream(self):
+        return self.transforms.stream
 
     def set_epoch(self, epoch, seed=None):
         self.epoch = epoch
@@ -110,16 +227,16 @@ class PreparedSplit(Dataset):
         # (T, M, V, C) → (C, T, V, M)
         return self.reader[index].transpose(3, 0, 2, 1)
 
+    def sample_info(self, index):
+        """What the transforms learn about sample `index` besides its frames."""
+        return {'where': f'{self.path}: sample {self.names[index]}'}
+
     def __getitem__(self, index):
         """(data (C, T, V, M) float32, label, index)."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         sample = index % len(self.labels)
-        data = self.sample_and_augment(self.frames(sample), sample, rng)
-        if self.stream.startswith('bone'):
-            data = joint_to_bone(data, self.layout.bone_pairs)
-        if self.stream.endswith('motion'):
-            data = to_motion(data)
-        return data.astype(np.float32, copy=False), int(self.labels[sample]), index
+        data = self.transforms(self.frames(sample), rng, self.sample_info(sample))
+        return data, int(self.labels[sample]), index
 
 
 class SkeletonFeeder(PreparedSplit):
@@ -131,6 +248,8 @@ class SkeletonFeeder(PreparedSplit):
     (`random_shift`: largest offset per axis) and ST-GCN's time-varying move (`random_move`);
     finally the stream (bone, motion).
     """
+
+    transforms_class = SkeletonTransforms
 
     def __init__(
         self,
@@ -147,32 +266,12 @@ class SkeletonFeeder(PreparedSplit):
         stream: Stream = 'joint',
         debug: bool = False,
     ):
-        super().__init__(data_path, split, benchmark=benchmark, stream=stream, debug=debug)
-        self.window_size = window_size
-        self.p_interval = list(p_interval)
-        self.min_crop = min_crop
-        self.random_rot = random_rot
-        self.random_scale = random_scale
-        self.random_shift = random_shift
-        self.random_move = random_move
-
-    def sample_and_augment(self, data, index, rng):
-        """NTU semantics: crop the valid frames and resize to the window, then rotate."""
-        valid = valid_frame_count(data)
-        if valid == 0:
-            raise ConfigError(f'{self.path}: sample {self.names[index]} has no non-zero frame')
-        data = crop_resize(
-            data, valid, self.p_interval, self.window_size, rng=rng, min_length=self.min_crop
+        super().__init__(
+            data_path, split, benchmark=benchmark, debug=debug, stream=stream,
+            window_size=window_size, p_interval=p_interval, min_crop=min_crop,
+            random_rot=random_rot, random_scale=random_scale, random_shift=random_shift,
+            random_move=random_move,
         )
-        if self.random_rot:
-            data = random_rotation(data, rng)
-        if self.random_scale:
-            data = random_scale(data, rng, self.random_scale)
-        if self.random_shift:
-            data = random_shift(data, rng, self.random_shift)
-        if self.random_move:
-            data = random_move(data, rng)
-        return data
 
 
 class UclaFeeder(PreparedSplit):
@@ -181,6 +280,8 @@ class UclaFeeder(PreparedSplit):
     min-max normalise each axis to [−1, 1]; take `window_size` frames, a sorted random draw with
     `random_choose`, else evenly spaced. `repeat` passes over the split make one epoch (the
     reference trains with 5)."""
+
+    transforms_class = UclaTransforms
 
     def __init__(
         self,
@@ -195,24 +296,6 @@ class UclaFeeder(PreparedSplit):
         debug: bool = False,
     ):
         super().__init__(
-            data_path, split, benchmark=benchmark, stream=stream, debug=debug, repeat=repeat
+            data_path, split, benchmark=benchmark, debug=debug, repeat=repeat, stream=stream,
+            window_size=window_size, random_rot=random_rot, random_choose=random_choose,
         )
-        self.window_size = window_size
-        self.random_rot = random_rot
-        self.random_choose = random_choose
-
-    def sample_and_augment(self, data, index, rng):
-        # centre: joint 1 of frame 0
-        data = data - data[:, :1, 1:2]
-        if self.random_rot:
-            angle_x, angle_y = rng.integers(-60, 61, size=2)
-            data = ucla_view_transform(data, angle_x, angle_y, rng.uniform(0.5, 1.5))
-        data = min_max_normalise(data)
-        length = data.shape[1]
-        if self.random_choose:
-            frames = np.sort(
-                rng.choice(np.tile(np.arange(length), 100), self.window_size, replace=False)
-            )
-        else:
-            frames = np.linspace(0, length - 1, self.window_size).astype(int)
-        return data[:, frames]
