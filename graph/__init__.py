@@ -2,14 +2,21 @@
 
 import numpy as np
 
+from graph.layout_file import read_layout_file
 from graph.layouts import LAYOUTS, Layout
 from torchlight.registry import ConfigError, closest
 
+LAYOUT_FILE_SUFFIXES = ('.yaml', '.yml')
+
 
 def get_layout(name):
+    """A layout by its name in the registry, or by the path of a YAML layout file."""
+    if name.endswith(LAYOUT_FILE_SUFFIXES):
+        return read_layout_file(name)
     if name not in LAYOUTS:
         raise ConfigError(
-            f"unknown graph layout '{name}'{closest(name, LAYOUTS)}; known: {', '.join(LAYOUTS)}"
+            f"unknown graph layout '{name}'{closest(name, LAYOUTS)}; known: {', '.join(LAYOUTS)}, "
+            f"or the path of a layout file (.yaml)"
         )
     return LAYOUTS[name]
 

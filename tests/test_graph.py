@@ -35,7 +35,7 @@ def test_ucla_adjacency_hand_checked_entries():
 
 
 def test_bone_pairs_cover_every_joint_once():
-    for name in ('ntu25', 'ucla20'):
+    for name in ('ntu25', 'ucla20', 'coco17', 'mediapipe33'):
         layout = get_layout(name)
         assert sorted(v for v, _ in layout.bone_pairs) == list(range(layout.num_joints))
 
