@@ -343,9 +343,14 @@ class SkeletonGCN(nn.Module):
                 x = block(x)
         return x.reshape(n, m, *x.shape[1:])
 
-    def forward_head(self, features):
-        """Mean over frames and joints, then over persons; dropout; linear classifier."""
-        pooled = features.mean((3, 4)).mean(1)                           # (N, C')
+    def forward_head(self, features, pre_logits=False):
+        """`forward_features`' output → logits (N, num_class): mean over frames and joints, then
+        over persons; dropout; linear classifier. With `pre_logits`, the pooled features (N, C')
+        that the classifier reads (the feature space of tools/embed.py; dropout is left out, as
+        evaluation leaves it out)."""
+        pooled = features.mean((3, 4)).mean(1)              # (N, M, C', T', V') → (N, C')
+        if pre_logits:
+            return pooled
         return self.fc(self.drop_out(pooled))
 
     def forward(self, x, return_aux=False):
