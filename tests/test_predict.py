@@ -1,11 +1,28 @@
 """Prediction on new sequences (predict.py, data/inputs.py) and the feeders' transforms built
 without their data (feeders/feeder.py)."""
 
+import glob
+import json
+import os
+import pickle
+
 import numpy as np
 import pytest
+import torch
 
+from data.inputs import read_input
+from data.prepare import main as prepare_main
 from data.storage import write_split
 from feeders import FEEDERS, build_feeder
+from feeders.transforms import crop_resize
+from main import main
+from model import build_model, inference_args
+from predict import Predictor, window_starts
+from predict import main as predict_main
+from torchlight.checkpoint import save_checkpoint
+from torchlight.registry import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ------------------------------------------------------------- transforms without the data source
 
@@ -38,3 +55,190 @@ def test_transforms_from_args_are_the_feeders_own(name, stream, args, demo_root,
         data, _, _ = feeder[index]
         again = transforms(feeder.frames(index), np.random.default_rng(), {'where': 'array'})
         np.testing.assert_array_equal(again, data)
+
+
+# ------------------------------------------------------------------------ checkpoints for predict
+
+
+def write_checkpoint(path, data_path, *, model_args, feeder='skeleton', dataset='demo',
+                     benchmark=None, layout='ntu25', stream='joint', test_feeder_args=None,
+                     state=None, seed=0):
+    """A checkpoint as the trainer writes one (weights, resolved config, meta) for a model of
+    `model_args` (random weights from `seed`, or `state` where it gives them)."""
+    torch.manual_seed(seed)
+    net = build_model('ctrgcn', **model_args)
+    weights = {**net.state_dict(), **(state or {})}
+    config = {
+        'feeder': feeder, 'stream': stream, 'benchmark': benchmark,
+        'test_feeder_args': {'data_path': data_path, **(test_feeder_args or {})},
+        'model': 'ctrgcn', 'model_args': model_args,
+        'ambiguous_groups': os.path.join(ROOT, 'config', 'ambiguous', 'demo.yaml'),
+    }
+    meta = {'model': 'ctrgcn', 'model_args': inference_args('ctrgcn', model_args),
+            'dataset': dataset, 'benchmark': benchmark, 'layout': layout, 'stream': stream,
+            'num_class': model_args['num_class']}
+    save_checkpoint({'model': weights, 'config': config, 'meta': meta}, str(path))
+    return str(path)
+
+
+SMALL = {'num_class': 10, 'channels': [8, 8], 'strides': [1, 2], 'sf_head': {'groups': 2}}
+
+
+def constant_logits_state(probabilities):
+    """Weights making the classifier ignore its input: logits = log(probabilities)."""
+    return {'fc.weight': torch.zeros(10, 8), 'fc.bias': torch.log(torch.tensor(probabilities))}
+
+
+def test_top_k_json_and_ambiguous_pair_of_a_model_with_known_answer(tmp_path, demo_root, capsys):
+    # demo classes: 0 wave, 1 salute, 2 jump up, 3 hop, ...; wave and salute form a group
+    probabilities = [0.52, 0.41, 0.02, 0.01, 0.01, 0.01, 0.005, 0.005, 0.005, 0.005]
+    weights = write_checkpoint(tmp_path / 'known.pt', demo_root, model_args=SMALL,
+                               state=constant_logits_state(probabilities))
+    sequence = tmp_path / 'walk.npy'
+    np.save(sequence, np.random.default_rng(0).normal(size=(40, 25, 3)).astype(np.float32))
+    out = tmp_path / 'predictions.json'
+    assert predict_main(['--weights', weights, '--input', str(sequence), '--top', '3',
+                         '--json', str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [str(sequence), '  wave     0.520', '  salute   0.410', '  jump up  0.020',
+                       '  wave 0.52 / salute 0.41: an ambiguous pair (wave vs salute)']
+    written = json.loads(out.read_text())
+    assert [entry['input'] for entry in written] == [str(sequence)]
+    top = written[0]['top']
+    assert [(t['class'], t['name']) for t in top] == [(0, 'wave'), (1, 'salute'), (2, 'jump up')]
+    np.testing.assert_allclose([t['prob'] for t in top], probabilities[:3], rtol=1e-6)
+
+
+def test_no_note_when_the_leading_classes_are_in_no_common_group(tmp_path, demo_root):
+    probabilities = [0.5, 0.05, 0.4, 0.01, 0.01, 0.01, 0.01, 0.005, 0.005, 0.01]
+    predictor = Predictor(write_checkpoint(tmp_path / 'k.pt', demo_root, model_args=SMALL,
+                                           state=constant_logits_state(probabilities)))
+    top = predictor.top(predictor.predict(np.ones((10, 25, 3))), 3)
+    assert [t['name'] for t in top] == ['wave', 'jump up', 'salute']
+    assert predictor.ambiguity(top) is None
+
+
+def test_window_starts_by_hand():
+    assert window_starts(300, 300, 150) == [0]
+    assert window_starts(301, 300, 150) == [0, 1]
+    assert window_starts(450, 300, 150) == [0, 150]
+    assert window_starts(500, 300, 150) == [0, 150, 200]
+
+
+def test_long_sequence_averages_window_probabilities_as_an_explicit_loop(tmp_path, demo_root):
+    weights = write_checkpoint(tmp_path / 'w.pt', demo_root, model_args=SMALL,
+                               test_feeder_args={'window_size': 12, 'p_interval': [0.9]})
+    predictor = Predictor(weights, span=20, stride=10)
+    frames = np.random.default_rng(1).normal(size=(50, 1, 25, 3)).astype(np.float32)
+    model = build_model('ctrgcn', **SMALL)
+    model.load_state_dict(torch.load(weights, weights_only=True)['model'])
+    model.eval()
+    expected = []
+    for start in (0, 10, 20, 30):  # windows of 20 frames every 10, the last ending at frame 50
+        window = np.concatenate([frames[start : start + 20], np.zeros((20, 1, 25, 3))], axis=1)
+        # centre crop: b = int(0.1 · 20 / 2) = 1, frames 1..18, resized to 12
+        data = crop_resize(window.transpose(3, 0, 2, 1), 20, [0.9], 12)
+        with torch.no_grad():
+            logits = model(torch.from_numpy(data[None].astype(np.float32)))
+        expected.append(torch.softmax(logits.double(), 1)[0].numpy())
+    np.testing.assert_allclose(predictor.predict(frames), np.mean(expected, axis=0), atol=1e-6)
+
+
+def test_windows_without_a_skeleton_are_left_out(tmp_path, demo_root):
+    predictor = Predictor(write_checkpoint(tmp_path / 'w.pt', demo_root, model_args=SMALL),
+                          span=20, stride=20)
+    frames = np.random.default_rng(2).normal(size=(40, 25, 3)).astype(np.float32)
+    padded = np.concatenate([frames[:20], np.zeros((20, 25, 3), np.float32)])
+    assert predictor.window_logits(padded).shape == (1, 10)
+    np.testing.assert_allclose(predictor.predict(padded), predictor.predict(frames[:20]))
+
+
+def test_class_numbers_and_a_note_without_the_run_data(tmp_path):
+    predictor = Predictor(write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'),
+                                           model_args=SMALL))
+    assert predictor.class_names[:2] == ['class 0', 'class 1']
+    assert 'gone' in predictor.notes[0] and 'by number' in predictor.notes[0]
+
+
+# ---------------------------------------------------------------------------------- refusals
+
+
+def test_refusals_name_the_input_and_the_checkpoint(tmp_path, demo_root, capsys):
+    weights = write_checkpoint(tmp_path / 'w.pt', demo_root, model_args=SMALL)
+    coco = tmp_path / 'coco.npy'
+    np.save(coco, np.ones((30, 17, 3), np.float32))
+    plain = tmp_path / 'plain.pt'
+    torch.save(build_model('ctrgcn', **SMALL).state_dict(), plain)
+    text = tmp_path / 'seq.txt'
+    text.write_text('1 2 3\n')
+    out = tmp_path / 'out.json'
+    cases = [
+        (['--weights', weights, '--input', str(coco)],
+         f'error: {coco} has shape (30, 1, 17, 3) (frames, persons, joints, channels); {weights} '
+         f'takes 25 joints (ntu25 layout) of 3 channels: (T >= 1, M, 25, 3)'),
+        (['--weights', str(plain), '--input', str(coco)],
+         f'error: {plain} holds weights without the run configuration that predict needs'),
+        (['--weights', weights, '--input', str(text)],
+         f'error: {text}: not an input file predict reads'),
+        (['--weights', weights, '--input', str(tmp_path / 'none.npy')],
+         f'error: input not found: {tmp_path / "none.npy"}'),
+        (['--weights', weights, '--input', str(coco), '--top', '0'],
+         'error: --top must be at least 1, got 0'),
+        (['--weights', weights, '--input', str(coco), '--span', '0'],
+         'error: --span must be a whole number of frames >= 1, got 0'),
+    ]
+    for argv, message in cases:
+        assert predict_main([*argv, '--json', str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count('\n') == 1, err
+    assert not out.exists()
+
+
+def test_two_dimensional_points_are_refused_by_a_three_channel_model(tmp_path, demo_root):
+    predictor = Predictor(write_checkpoint(tmp_path / 'w.pt', demo_root, model_args=SMALL))
+    with pytest.raises(ConfigError, match=r'has shape \(8, 2, 25, 2\) .* of 3 channels'):
+        predictor.predict(np.ones((8, 2, 25, 2)))
+
+
+# ------------------------------------------------------------- the test run's scores, real files
+
+FIXTURES = os.path.join(ROOT, 'tests', 'fixtures')
+REAL = {  # dataset: raw folder, benchmark, feeder, model arguments, stream
+    'ntu60': ('ntu', 'xview', 'skeleton', {'num_class': 60}, 'joint'),
+    'ntu120': ('ntu', 'xset', 'skeleton', {'num_class': 120}, 'bone'),
+    'ucla': ('nwucla', 'xview', 'ucla', {'num_class': 10, 'num_point': 20, 'num_person': 1,
+                                          'graph': 'ucla20'}, 'joint_motion'),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('dataset', sorted(REAL))
+def test_predict_on_raw_files_gives_the_test_runs_scores(dataset, tmp_path):
+    raw, benchmark, feeder, model_args, stream = REAL[dataset]
+    out = tmp_path / dataset
+    assert prepare_main([dataset, '--raw', os.path.join(FIXTURES, raw), '--out', str(out),
+                         '--workers', '1']) == 0
+    data_path = str(out / f'{dataset}.h5')
+    model_args = {**SMALL, **model_args}
+    layout = model_args.get('graph', 'ntu25')
+    weights = write_checkpoint(
+        tmp_path / 'w.pt', data_path, model_args=model_args, feeder=feeder, dataset=dataset,
+        benchmark=benchmark, layout=layout, stream=stream,
+    )
+    config = tmp_path / 'test.yaml'
+    config.write_text(json.dumps({
+        'work_dir': str(tmp_path / 'run'), 'phase': 'test', 'weights': weights, 'device': 'cpu',
+        'feeder': feeder, 'test_feeder_args': {'data_path': data_path}, 'benchmark': benchmark,
+        'stream': stream, 'model': 'ctrgcn', 'model_args': model_args, 'num_worker': 0,
+    }))
+    assert main(['--config', str(config)]) == 0
+    score_file, = glob.glob(str(tmp_path / 'run' / 'test_*' / '*test_score.pkl'))
+    with open(score_file, 'rb') as f:
+        tested = pickle.load(f)
+    predictor = Predictor(weights)
+    suffix = '.skeleton' if raw == 'ntu' else '.json'
+    for name, scores in tested.items():
+        frames = read_input(os.path.join(FIXTURES, raw, name + suffix))
+        np.testing.assert_allclose(predictor.window_logits(frames)[0], scores, rtol=1e-5,
+                                   atol=1e-5 * np.abs(scores).max())
+    assert len(tested) == {'ntu60': 2, 'ntu120': 3, 'ucla': 1}[dataset]

@@ -1,0 +1,275 @@
+"""Predict the actions of new skeleton sequences with a trained checkpoint:
+
+    python predict.py --weights work_dir/demo/joint/best.pt --input a.skeleton b.npy --top 3
+
+The checkpoint (last.pt or best.pt of a run) carries its run's configuration, so the sequences get
+exactly the preprocessing of that run's test feeder (layout, stream, window, normalisation); no
+config is given. Inputs: NTU RGB+D `.skeleton`, NW-UCLA `.json`, custom `.npy` or `.json`
+(data/inputs.py). A sequence longer than `--span` frames is scored in overlapping windows whose
+class probabilities are averaged. From Python:
+
+    probabilities = Predictor('best.pt').predict(frames)     # frames (T, V, C) or (T, M, V, C)
+
+Reference: docs/predict.md.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+from data.inputs import read_input
+from feeders import FEEDERS
+from feeders.feeder import open_split
+from graph import get_layout
+from model import build_model
+from torchlight.checkpoint import apply_weights, load_checkpoint
+from torchlight.files import atomic_write
+from torchlight.metrics import load_groups
+from torchlight.registry import ConfigError
+
+# Input frames one window covers: 10 s at the 30 fps of NTU RGB+D, whose longest sample has 300
+# frames (NW-UCLA's 201, PKU-MMD's clips and the demo's fewer), so a prepared dataset's own
+# samples are scored whole, exactly as its test run scores them.
+DEFAULT_SPAN = 300
+# NTU-120's preparation repeats a lone actor in the second person slot, NTU-60's leaves it empty
+# (data/recipes.py read_ntu); a model expects its single-person inputs that way.
+REPEATS_LONE_ACTOR = ('ntu120',)
+WINDOWS_PER_BATCH = 64
+
+
+class Predictor:
+    """A trained checkpoint with its run's test-time preprocessing.
+
+    `predict(frames)` gives the class probabilities of one sequence; `top(probabilities, k)` the k
+    most likely classes by name; `ambiguity(top)` names the ambiguous group the leading classes
+    share, if any. A sequence longer than `span` frames is cut into windows of `span` frames every
+    `stride` frames (default span // 2), the last window ending at the last frame; each window is
+    preprocessed and scored as a whole sample, and the windows' softmax probabilities averaged.
+    `notes` says what could not be found (class names, ambiguous groups) and what was used instead.
+    """
+
+    def __init__(self, weights, *, span=DEFAULT_SPAN, stride=None):
+        checkpoint = load_checkpoint(weights)
+        self.config, self.meta = run_settings(checkpoint, weights)
+        self.weights = weights
+        self.model = build_model(self.meta['model'], **self.meta['model_args'])
+        apply_weights(self.model, checkpoint, weights)
+        self.model.eval()
+        self.layout = get_layout(self.meta['layout'])
+        self.transforms = FEEDERS.get(self.config['feeder']).transforms_from_args(
+            self.config['test_feeder_args'], layout=self.layout, stream=self.meta['stream']
+        )
+        self.span, self.stride = check_windows(span, stride)
+        self.notes = []
+        self.class_names = self.read_class_names()
+        self.groups = self.read_groups()
+
+    # --------------------------------------------------------------------------------- scoring
+
+    def predict(self, frames, where='the array'):
+        """Class probabilities (K,) of one sequence (`where` names it in messages)."""
+        logits = torch.from_numpy(self.window_logits(frames, where))
+        return torch.softmax(logits.double(), dim=1).mean(0).numpy()
+
+    def predict_file(self, path):
+        """Class probabilities of the sequence in `path` (any kind data/inputs.py reads)."""
+        return self.predict(read_input(path), where=path)
+
+    @torch.no_grad()
+    def window_logits(self, frames, where='the array'):
+        """Logits (W, K) of each window of the sequence that holds a skeleton."""
+        frames = self.fit_persons(self.checked(frames, where))
+        windows = [frames[start : start + self.span]
+                   for start in window_starts(len(frames), self.span, self.stride)]
+        rng = np.random.default_rng(0)  # test-time transforms draw nothing; seeded all the same
+        inputs = [
+            # (T, M, V, C) → (C, T, V, M)
+            self.transforms(window.transpose(3, 0, 2, 1), rng, {'where': where})
+            for window in windows
+            if window.any()
+        ]
+        if not inputs:
+            raise ConfigError(f'{where}: every joint coordinate is zero')
+        batch = torch.from_numpy(np.stack(inputs))                   # (W, C, T', V, M)
+        return torch.cat([self.model(part) for part in batch.split(WINDOWS_PER_BATCH)]).numpy()
+
+    def checked(self, frames, where):
+        """`frames` as float32 (T, M, V, C) (a (T, V, C) array is one person), refused naming
+        both sides when its joints or channels do not fit the checkpoint."""
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim == 3:
+            frames = frames[:, None]
+        joints, channels = self.layout.num_joints, self.meta['model_args']['in_channels']
+        if frames.ndim != 4 or frames.shape[2:] != (joints, channels) or not len(frames):
+            raise ConfigError(
+                f'{where} has shape {frames.shape} (frames, persons, joints, channels); '
+                f'{self.weights} takes {joints} joints ({self.layout.name} layout) of '
+                f'{channels} channels: (T >= 1, M, {joints}, {channels})'
+            )
+        if not np.isfinite(frames).all():
+            raise ConfigError(f'{where} holds NaN or Inf')
+        return frames
+
+    def fit_persons(self, frames):
+        """(T, M, V, C) → (T, num_person, V, C): persons beyond the model's dropped (the readers
+        put the main actors first), missing ones zero, or, for NTU-120, a lone actor repeated."""
+        slots = self.meta['model_args']['num_person']
+        frames = frames[:, :slots]
+        missing = slots - frames.shape[1]
+        if missing == 0:
+            return frames
+        if frames.shape[1] == 1 and self.meta['dataset'] in REPEATS_LONE_ACTOR:
+            return np.repeat(frames, slots, axis=1)
+        padding = np.zeros((len(frames), missing, *frames.shape[2:]), dtype=frames.dtype)
+        return np.concatenate([frames, padding], axis=1)
+
+    # ---------------------------------------------------------------------------------- naming
+
+    def top(self, probabilities, k=5):
+        """[{'class': id, 'name', 'prob'}] of the k most likely classes, most likely first."""
+        order = np.argsort(-probabilities, kind='stable')[:k]
+        return [
+            {'class': int(c), 'name': self.class_names[c], 'prob': float(probabilities[c])}
+            for c in order
+        ]
+
+    def ambiguity(self, top):
+        """'A 0.52 / B 0.41: an ambiguous pair (group)' when the leading classes (the longest
+        run of at least two from the top that one group holds) share an ambiguous group, else
+        None."""
+        for group, members in (self.groups or {}).items():
+            leading = 0
+            while leading < len(top) and top[leading]['class'] in members:
+                leading += 1
+            if leading >= 2:
+                kind = 'pair' if leading == 2 else f'group of {leading}'
+                listed = ' / '.join(f"{t['name']} {t['prob']:.2f}" for t in top[:leading])
+                return f'{listed}: an ambiguous {kind} ({group})'
+        return None
+
+    def read_class_names(self):
+        """The class names in the run's data file, if it is here; else the class numbers."""
+        num_class = self.meta['num_class']
+        data_path = self.config['test_feeder_args'].get('data_path')
+        names = stored_class_names(data_path, self.config.get('benchmark'))
+        if len(names) == num_class:
+            return list(names)
+        self.notes.append(
+            f'no class names: the run\'s data file ({data_path}) is not readable here; classes are '
+            f'shown by number'
+        )
+        return [f'class {c}' for c in range(num_class)]
+
+    def read_groups(self):
+        """{group: [class ids]} of the run's `ambiguous_groups` file, or None with a note."""
+        path = self.config.get('ambiguous_groups')
+        if path is None:
+            return None
+        try:
+            return load_groups(path, self.class_names)
+        except ConfigError as err:
+            self.notes.append(f'no ambiguous groups: {err}')
+            return None
+
+
+def run_settings(checkpoint, weights):
+    """(config, meta) that a run's checkpoint carries; a plain state dict has neither."""
+    config, meta = checkpoint.get('config'), checkpoint.get('meta')
+    if not isinstance(config, dict) or not isinstance(meta, dict):
+        raise ConfigError(
+            f'{weights} holds weights without the run configuration that predict needs (its '
+            f'preprocessing, layout, classes): give a last.pt or best.pt written by main.py'
+        )
+    return config, meta
+
+
+def stored_class_names(data_path, benchmark):
+    """The class names a prepared data file records; none when it is not here or not readable."""
+    if not data_path or not os.path.exists(data_path):
+        return []
+    try:
+        return open_split(data_path, 'test', benchmark)[1]['attrs'].get('class_names') or []
+    except ConfigError:
+        return []
+
+
+def check_windows(span, stride):
+    """(span, stride) in frames, stride defaulting to span // 2."""
+    stride = max(1, span // 2) if stride is None else stride
+    for name, value in (('span', span), ('stride', stride)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f'--{name} must be a whole number of frames >= 1, got {value!r}')
+    return span, stride
+
+
+def window_starts(length, span, stride):
+    """First frames of the windows over `length` frames: 0 alone when the sequence fits in one
+    span, else every `stride` frames and a last window ending at the last frame."""
+    if length <= span:
+        return [0]
+    return [*range(0, length - span, stride), length - span]
+
+
+# ------------------------------------------------------------------------------------- command
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('--weights', required=True, help='a run\'s checkpoint (best.pt, last.pt)')
+    parser.add_argument('--input', required=True, nargs='+', metavar='FILE',
+                        help='.skeleton, .json or .npy sequence files')
+    parser.add_argument('--top', type=int, default=5, metavar='K', help='classes shown per input')
+    parser.add_argument('--json', metavar='OUT', help='also write the predictions to this file')
+    parser.add_argument('--span', type=int, default=DEFAULT_SPAN,
+                        help='input frames per window (default %(default)s)')
+    parser.add_argument('--stride', type=int, help='frames between windows (default: span // 2)')
+    return parser.parse_args(argv)
+
+
+def describe(path, top, note):
+    """The lines printed for one input."""
+    width = max(len(t['name']) for t in top)
+    lines = [path] + [f"  {t['name']:{width}s}  {t['prob']:.3f}" for t in top]
+    return '\n'.join(lines + ([f'  {note}'] if note else []))
+
+
+def write_json(path, results):
+    """The predictions as JSON, written atomically (a failed write leaves any old file whole)."""
+    try:
+        atomic_write(path, (json.dumps(results, indent=2) + '\n').encode())
+    except OSError as err:
+        raise ConfigError(f'--json {path}: cannot write it ({err.strerror})') from None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        if args.top < 1:
+            raise ConfigError(f'--top must be at least 1, got {args.top}')
+        predictor = Predictor(args.weights, span=args.span, stride=args.stride)
+        # every input is read (and refused) before any is scored
+        sequences = [(path, read_input(path)) for path in args.input]
+        results = []
+        for path, frames in sequences:
+            top = predictor.top(predictor.predict(frames, where=path), args.top)
+            note = predictor.ambiguity(top)
+            results.append({'input': path, 'top': top, 'ambiguous': note})
+            print(describe(path, top, note))
+        for note in predictor.notes:
+            print(f'note: {note}', file=sys.stderr)
+        if args.json:
+            write_json(args.json, results)
+    except ConfigError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
