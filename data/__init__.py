@@ -1,5 +1,7 @@
 """Dataset preparation (`python -m data.prepare`) and the bundled synthetic demo dataset."""
 
+import numpy as np
+
 
 class DataFileError(ValueError):
     """A raw data file that cannot be prepared; the message names the file (and line where
@@ -16,3 +18,12 @@ def read_text(path):
         raise DataFileError(
             f'{path}: not a text file (byte 0x{byte:02x} at offset {err.start})'
         ) from None
+
+
+def fit_persons(frames, persons):
+    """(T, persons, V, C): the first `persons` persons of `frames` (T, M, V, C), zeros for the
+    missing ones (the prepared format has a fixed number of person slots)."""
+    fitted = np.zeros((frames.shape[0], persons, *frames.shape[2:]), dtype=np.float32)
+    kept = frames[:, :persons]
+    fitted[:, : kept.shape[1]] = kept
+    return fitted

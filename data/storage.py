@@ -6,7 +6,10 @@ Datasets in a file:
   length   int64   (N,)
   labels   int64   (N,)                      0-based class ids
   names    str     (N,)                      sample names (e.g. S001C001P001R001A001)
-Attributes: dataset, layout, num_class, class_names, format_version.
+  image_size int64 (N, 2)  optional          (height, width) of the images that 2D keypoints
+                                             were detected in; (0, 0) where unknown
+Attributes: dataset, layout, num_class, class_names, format_version. The layout is a name in the
+layout registry (graph/layouts.py) or the path of a layout file (graph/layout_file.py).
 
 A dataset file (`data/prepare.py`: data/ntu60/ntu60.h5) holds every sample once and, per benchmark
 and split, the split's samples in the split's order: `splits/<benchmark>/<split>`, int64 indices
@@ -26,6 +29,8 @@ from torchlight.registry import ConfigError
 
 FORMAT_VERSION = 1
 REQUIRED = ('joints', 'start', 'length', 'labels', 'names')
+# Per-sample arrays a file may hold besides the required ones.
+OPTIONAL = ('image_size',)
 
 
 class SplitWriter:
@@ -59,10 +64,10 @@ class SplitWriter:
         self.spans.append((start, len(frames)))
         return len(self.spans) - 1
 
-    def close(self, order, labels, names, splits=None, **attrs):
-        """`order[i]`: arrival index of the i-th stored sample; labels and names are in that
-        order. `splits` {benchmark: {split: [stored sample indices, in the split's order]}} makes
-        a dataset file."""
+    def close(self, order, labels, names, splits=None, per_sample=None, **attrs):
+        """`order[i]`: arrival index of the i-th stored sample; labels, names and the `per_sample`
+        arrays ({name in OPTIONAL: array (N, ...)}) are in that order. `splits` {benchmark:
+        {split: [stored sample indices, in the split's order]}} makes a dataset file."""
         spans = np.asarray(self.spans, dtype=np.int64).reshape(-1, 2)[
             np.asarray(order, dtype=np.int64)
         ]
@@ -72,6 +77,8 @@ class SplitWriter:
         self.file.create_dataset(
             'names', data=np.asarray(names, dtype=object), dtype=h5py.string_dtype()
         )
+        for key, values in (per_sample or {}).items():
+            self.file.create_dataset(key, data=np.asarray(values))
         for benchmark, members in (splits or {}).items():
             for split, indices in members.items():
                 self.file.create_dataset(f'splits/{benchmark}/{split}',
@@ -87,12 +94,12 @@ class SplitWriter:
         os.remove(self.tmp)
 
 
-def write_split(path, sequences, labels, names, **attrs):
+def write_split(path, sequences, labels, names, per_sample=None, **attrs):
     """Write sequences (each (T, M, V, C)), in this order, atomically."""
     writer = SplitWriter(path, sequences[0].shape[1:])
     for frames in sequences:
         writer.add(np.asarray(frames, dtype=np.float32))
-    writer.close(range(len(sequences)), labels, names, **attrs)
+    writer.close(range(len(sequences)), labels, names, per_sample=per_sample, **attrs)
 
 
 def read_index(path, benchmark=None, split=None):
@@ -112,6 +119,7 @@ def read_index(path, benchmark=None, split=None):
                 'start': f['start'][:],
                 'length': f['length'][:],
                 'attrs': {k: _plain(v) for k, v in f.attrs.items()},
+                **{key: f[key][:] for key in OPTIONAL if key in f},
             }
             shape = f['joints'].shape
             selects = 'splits' in f and split is not None
@@ -145,7 +153,8 @@ def select(index, members, path):
     if len(members) and (members.min() < 0 or members.max() >= len(index['labels'])):
         raise ConfigError(f'{path}: a split lists a sample index outside the '
                           f'{len(index["labels"])} stored samples')
-    return {**{key: index[key][members] for key in ('labels', 'start', 'length')},
+    per_sample = ('labels', 'start', 'length', *(key for key in OPTIONAL if key in index))
+    return {**{key: index[key][members] for key in per_sample},
             'names': [index['names'][i] for i in members], 'attrs': dict(index['attrs'])}
 
 
@@ -154,8 +163,8 @@ def check_counts(path, index):
     count = len(index['labels'])
     others = [
         f'{key} {len(index[key])}'
-        for key in ('names', 'start', 'length')
-        if len(index[key]) != count
+        for key in ('names', 'start', 'length', *OPTIONAL)
+        if key in index and len(index[key]) != count
     ]
     if others:
         raise ConfigError(f'{path}: labels holds {count} samples but {", ".join(others)}')

@@ -7,8 +7,13 @@ paper's examples: `wave` and `salute` share the same arm raise and differ only i
 `jump up` and `hop` both move the body up and down. It exists so that the framework trains, tests
 and reports end to end in minutes on a CPU.
 
-Written in the prepared format (`data.storage`), cross-subject split, centred like prepared NTU data
-(origin: spine-mid joint of the first frame), second person slot empty.
+Written in the prepared format (`data.storage`), cross-subject split, in one of two forms:
+  - `ntu25` (data/demo/xsub): 3D joints, centred like prepared NTU data (origin: spine-mid joint of
+    the first frame), second person slot empty;
+  - `coco17` (data/demo/coco2d): the same motions as a pose estimator would see them in video, the
+    COCO-17 keypoints (a face built on the head joint) projected by a pinhole camera, in pixels,
+    with detection noise, scores and missed keypoints (score 0, at (0, 0)), one person, and each
+    sample's image size.
 """
 
 import os
@@ -16,7 +21,7 @@ import os
 import numpy as np
 
 from data.storage import write_split
-from graph.layouts import NTU25
+from graph.layouts import COCO17, NTU25
 from torchlight.errors import ConfigError
 
 CLASS_NAMES = (
@@ -37,8 +42,14 @@ CAMERA_YAWS = (-45.0, 0.0, 45.0)  # degrees, one camera each
 REPETITIONS = 2
 SEED = 2025
 GENERATOR_VERSION = 1
-# Relative to the working directory, as the configs name it.
-DEFAULT_ROOT = os.path.join('data', 'demo', 'xsub')
+# Relative to the working directory, as the configs name them.
+DEFAULT_ROOTS = {
+    'ntu25': os.path.join('data', 'demo', 'xsub'),
+    'coco17': os.path.join('data', 'demo', 'coco2d'),
+}
+# The 2D cameras, one per yaw: (height, width) of their images; focal length 0.7 · width.
+IMAGE_SIZES = ((720, 1280), (1080, 1920), (480, 640))
+MISSED = 0.03  # share of keypoints a detector misses
 
 J = {name: i for i, name in enumerate(NTU25.joints)}
 LEFT, RIGHT = 1.0, -1.0  # sign of x on the subject's side: x points to the subject's left
@@ -291,9 +302,8 @@ def yaw_matrix(degrees):
     return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
 
 
-def make_sequence(action, body, yaw, rng):
-    """One sample (T, M=2, V=25, C=3) in camera coordinates, centred on the first frame's spine-mid
-    joint."""
+def make_motion(action, body, yaw, rng):
+    """Joint positions (T, 25, 3) of one repetition, noise-free, in camera coordinates."""
     frames = int(rng.integers(40, 91))
     onset = rng.uniform(-0.05, 0.05)
     # speed and onset
@@ -305,54 +315,116 @@ def make_sequence(action, body, yaw, rng):
             limbs[side] = tuple(normalise(d + rng.normal(0, 0.15, 3)) for d in directions)
     root = np.stack([np.zeros(frames), body.stand_height + pose['lift'], pose['back']], -1)
     joints = body.pose(frames, root, pose['lean'], pose['arms'], pose['legs'])
-    joints = joints @ yaw_matrix(yaw + rng.uniform(-10, 10)).T
-    joints += rng.normal(0, 0.06, joints.shape)  # sensor noise
-    joints -= joints[0, J['spine_mid']]
-    sample = np.zeros((frames, 2, 25, 3), dtype=np.float32)
-    sample[:, 0] = joints
+    return joints @ yaw_matrix(yaw + rng.uniform(-10, 10)).T
+
+
+def kinect_sample(joints):
+    """(T, M=2, V=25, C=3): the joints centred on the first frame's spine-mid joint, in the first
+    person slot."""
+    sample = np.zeros((len(joints), 2, 25, 3), dtype=np.float32)
+    sample[:, 0] = joints - joints[0, J['spine_mid']]
     return sample
 
 
-def generate(root):
-    """Write `<root>/train.h5` and `<root>/test.h5` (cross-subject split)."""
+def coco_points(joints):
+    """(T, 17, 3): the COCO-17 keypoints of NTU-25 joints (T, 25, 3); nose, eyes and ears are
+    placed on the head joint, facing where the shoulders face."""
+    left = normalise(joints[:, J['left_shoulder']] - joints[:, J['right_shoulder']])
+    up = normalise(joints[:, J['head']] - joints[:, J['neck']])
+    forward = normalise(np.cross(left, up))
+    head = joints[:, J['head']]
+    eye = head + 0.03 * up + 0.06 * forward
+    face = {
+        'nose': head + 0.08 * forward,
+        'left_eye': eye + 0.03 * left,
+        'right_eye': eye - 0.03 * left,
+        'left_ear': head + 0.075 * left,
+        'right_ear': head - 0.075 * left,
+    }
+    body = {
+        f'{side}_{part}': joints[:, J[f'{side}_{ntu}']]
+        for side in ('left', 'right')
+        for part, ntu in (('shoulder', 'shoulder'), ('elbow', 'elbow'), ('wrist', 'wrist'),
+                          ('hip', 'hip'), ('knee', 'knee'), ('ankle', 'ankle'))
+    }
+    points = {**face, **body}
+    return np.stack([points[name] for name in COCO17.joints], axis=1)
+
+
+def camera_sample(joints, camera, rng):
+    """((T, M=1, V=17, C=3) keypoints (x, y in pixels, score), (height, width)): the COCO-17
+    points seen by camera `camera` (1-based) from 3 to 4.5 m, the subject off the image centre by
+    up to 0.6 m, with 4 cm of noise, scores around 0.85 and MISSED of the keypoints missed."""
+    height, width = IMAGE_SIZES[camera - 1]
+    focal = 0.7 * width
+    points = coco_points(joints) + rng.normal(0, 0.04, (len(joints), 17, 3))
+    # camera frame: x right, y up, z away from the camera, which is 1 m above the floor
+    x = points[..., 0] + rng.uniform(-0.6, 0.6)
+    y = points[..., 1] - 1.0
+    z = rng.uniform(3.0, 4.5) - points[..., 2]
+    score = np.clip(rng.normal(0.85, 0.1, x.shape), 0.05, 1.0)
+    score[rng.random(x.shape) < MISSED] = 0
+    keypoints = np.stack([width / 2 + focal * x / z, height / 2 - focal * y / z, score], axis=-1)
+    keypoints[score == 0] = 0
+    return keypoints[:, None].astype(np.float32), (height, width)
+
+
+def generate(root, layout='ntu25'):
+    """Write `<root>/train.h5` and `<root>/test.h5` (cross-subject split) in `layout`: ntu25 (3D)
+    or coco17 (2D). Both draw the same motions: the two datasets show the same repetitions."""
     rng = np.random.default_rng(SEED)
-    splits = {'train': ([], [], []), 'test': ([], [], [])}
+    # The camera's own draws, so that the motions' draws stay those of the 3D dataset.
+    camera_rng = np.random.default_rng([SEED, 2])
+    splits = {'train': ([], [], [], []), 'test': ([], [], [], [])}
     for subject in SUBJECTS:
         body = Body(rng)
-        sequences, labels, names = splits['train' if subject in TRAIN_SUBJECTS else 'test']
+        sequences, labels, names, image_sizes = splits[
+            'train' if subject in TRAIN_SUBJECTS else 'test'
+        ]
         for label, action in enumerate(ACTIONS):
             for camera, yaw in enumerate(CAMERA_YAWS, start=1):
                 for repetition in range(1, REPETITIONS + 1):
-                    sequences.append(make_sequence(action, body, yaw, rng))
+                    joints = make_motion(action, body, yaw, rng)
+                    sensor_noise = rng.normal(0, 0.06, joints.shape)
+                    if layout == 'ntu25':
+                        sequences.append(kinect_sample(joints + sensor_noise))
+                    else:
+                        sample, image_size = camera_sample(joints, camera, camera_rng)
+                        sequences.append(sample)
+                        image_sizes.append(image_size)
                     labels.append(label)
                     names.append(
                         f'S001C{camera:03d}P{subject:03d}R{repetition:03d}A{label + 1:03d}'
                     )
     os.makedirs(root, exist_ok=True)
-    for split, (sequences, labels, names) in splits.items():
+    for split, (sequences, labels, names, image_sizes) in splits.items():
+        per_sample = {'image_size': np.array(image_sizes, dtype=np.int64)} if image_sizes else None
         write_split(
             os.path.join(root, f'{split}.h5'),
             sequences,
             labels,
             names,
+            per_sample=per_sample,
             dataset='demo',
             benchmark='xsub',
             split=split,
-            layout='ntu25',
+            layout=layout,
             num_class=len(CLASS_NAMES),
             class_names=list(CLASS_NAMES),
             generator_version=GENERATOR_VERSION,
         )
 
 
-def ensure_demo_dataset(root, asked=False):
-    """Generate the demo dataset under `root` unless it is there already: at the default location,
-    or elsewhere when `asked` (a mistyped path must not silently fill a new folder)."""
+def ensure_demo_dataset(root, asked=False, layout='ntu25'):
+    """Generate the demo dataset in `layout` under `root` unless it is there already: at the
+    layout's default location, or elsewhere when `asked` (a mistyped path must not silently fill
+    a new folder)."""
     if all(os.path.isfile(os.path.join(root, f'{split}.h5')) for split in ('train', 'test')):
         return
-    if not asked and os.path.abspath(root) != os.path.abspath(DEFAULT_ROOT):
+    default = DEFAULT_ROOTS[layout]
+    if not asked and os.path.abspath(root) != os.path.abspath(default):
         raise ConfigError(
             f'data file not found: {os.path.join(root, "train.h5")} (the demo data '
-            f'is generated only at {DEFAULT_ROOT}, or elsewhere with generate: true)'
+            f'is generated only at {default}, or elsewhere with generate: true)'
         )
-    generate(root)
+    generate(root, layout)

@@ -4,15 +4,17 @@ import inspect
 
 from data.synthetic import ensure_demo_dataset
 from feeders.feeder import SkeletonFeeder, UclaFeeder
+from feeders.pose2d import Pose2DFeeder
 from torchlight.registry import Registry
 
 FEEDERS = Registry('feeder')
 FEEDERS.register('skeleton')(SkeletonFeeder)
 FEEDERS.register('ucla')(UclaFeeder)
+FEEDERS.register('pose2d')(Pose2DFeeder)
 
 
 def with_generate(signature):
-    """The skeleton feeder's arguments and `generate`."""
+    """A feeder's arguments and `generate`."""
     generate = inspect.Parameter(
         'generate', inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool
     )
@@ -30,6 +32,18 @@ class DemoFeeder(SkeletonFeeder):
 
     # The registry checks config keys and values against this signature.
     __init__.__signature__ = with_generate(inspect.signature(SkeletonFeeder.__init__))
+
+
+@FEEDERS.register('demo2d')
+class Demo2DFeeder(Pose2DFeeder):
+    """The 2D feeder on the synthetic dataset's COCO-17 keypoints, generated on first use at their
+    default location (data/demo/coco2d), or anywhere with `generate: true`."""
+
+    def __init__(self, data_path, *, generate=False, **kwargs):
+        ensure_demo_dataset(data_path, generate, layout='coco17')
+        super().__init__(data_path, **kwargs)
+
+    __init__.__signature__ = with_generate(inspect.signature(Pose2DFeeder.__init__))
 
 
 def build_feeder(name, **feeder_args):

@@ -10,22 +10,27 @@ def valid_frame_count(data):
     return int(np.count_nonzero(data.any(axis=(0, 2, 3))))
 
 
-def crop_resize(data, valid, p_interval, window, rng=None, min_length=64):
-    """Crop the valid frames, then resize linearly along time to `window` frames.
+def crop_bounds(valid, p_interval, rng=None, min_length=64):
+    """(start, end) of the crop of the first `valid` frames.
 
     One p (test): the centre crop [b, valid − b) with b = int((1 − p)·valid / 2).
     Two values [p0, p1] (train): p ~ U(p0, p1), L = min(max(floor(valid·p), min_length), valid),
     random start.
     """
-    c, _, v, m = data.shape
     if len(p_interval) == 1:
         bias = int((1 - p_interval[0]) * valid / 2)
-        data = data[:, bias : valid - bias]
-    else:
-        p = rng.uniform(p_interval[0], p_interval[1])
-        length = min(max(int(np.floor(valid * p)), min_length), valid)
-        start = rng.integers(0, valid - length + 1)
-        data = data[:, start : start + length]
+        return bias, valid - bias
+    p = rng.uniform(p_interval[0], p_interval[1])
+    length = min(max(int(np.floor(valid * p)), min_length), valid)
+    start = rng.integers(0, valid - length + 1)
+    return start, start + length
+
+
+def crop_resize(data, valid, p_interval, window, rng=None, min_length=64):
+    """Crop the valid frames (crop_bounds), then resize linearly along time to `window` frames."""
+    c, _, v, m = data.shape
+    start, end = crop_bounds(valid, p_interval, rng, min_length)
+    data = data[:, start:end]
     length = data.shape[1]
     frames = torch.from_numpy(np.ascontiguousarray(data.transpose(0, 2, 3, 1))).reshape(
         1, c * v * m, length
@@ -137,3 +142,90 @@ def min_max_normalise(data):
     low = data.min(axis=(1, 2, 3), keepdims=True)
     high = data.max(axis=(1, 2, 3), keepdims=True)
     return (data - low) / (high - low) * 2 - 1
+
+
+# ------------------------------------------------------------------------ 2D keypoints with scores
+# Channels (x, y, score); a joint with score 0 was not detected and stays (0, 0, 0) throughout.
+
+
+def detected(data):
+    """(1, T, V, M) mask: the joints with a score above 0."""
+    return data[2:3] > 0
+
+
+def keep_detected(data):
+    """`data` with every undetected joint set to (0, 0, 0)."""
+    return np.where(detected(data), data, 0).astype(data.dtype, copy=False)
+
+
+def detected_span(data):
+    """(first, last + 1): the frames from the first to the last that detect any joint."""
+    frames = np.flatnonzero(detected(data).any(axis=(0, 2, 3)))
+    return (int(frames[0]), int(frames[-1]) + 1) if len(frames) else (0, 0)
+
+
+def resample_nearest(data, window):
+    """`window` frames, each the frame nearest its place on a uniform grid over the sequence:
+    frames are picked, never blended, so an undetected joint stays exactly zero."""
+    length = data.shape[1]
+    picks = np.floor((np.arange(window) + 0.5) * length / window).astype(int)
+    return data[:, picks]
+
+
+def origin_2d(data, centre):
+    """(2,): the centre joint of the first person in the first frame that detects it; if no frame
+    does, the mean of the joints of the first frame that detects any."""
+    seen = detected(data)[0]  # (T, V, M)
+    if seen[:, centre, 0].any():
+        return data[:2, np.argmax(seen[:, centre, 0]), centre, 0]
+    frame = np.argmax(seen.any(axis=(1, 2)))
+    return data[:2, frame][:, seen[frame]].mean(axis=1)
+
+
+def normalise_2d(data, centre, image_size=None):
+    """x, y relative to origin_2d, divided by the image's longer side when `image_size` (height,
+    width) is known, else by the longer side of the box around every detected joint of the
+    sample: either way the joints lie within [−1, 1]. Scores are kept."""
+    points = data[:2][:, detected(data)[0]]  # (2, detected joints)
+    if image_size is not None and min(image_size) > 0:
+        scale = float(max(image_size))
+    else:
+        scale = float((points.max(axis=1) - points.min(axis=1)).max()) or 1.0
+    normalised = data.copy()
+    normalised[:2] = (data[:2] - origin_2d(data, centre)[:, None, None, None]) / scale
+    return keep_detected(normalised)
+
+
+def in_plane(data, angle, scale, offset):
+    """Rotate x, y by `angle` (radians) about the origin, i.e. about the camera's view axis, scale
+    them by `scale` and add `offset` (2,); undetected joints stay zero."""
+    cos, sin = np.cos(angle), np.sin(angle)
+    matrix = scale * np.array([[cos, -sin], [sin, cos]])
+    moved = data.copy()
+    moved[:2] = np.einsum('ij,jtvm->itvm', matrix, data[:2]) + np.reshape(offset, (2, 1, 1, 1))
+    return keep_detected(moved)
+
+
+def difference_with_scores(a, b):
+    """(x, y) of a − b and the mean of their scores, as pyskl's 2D bone and motion streams give;
+    zero where either is undetected (pyskl would give a half score and a difference with (0, 0))."""
+    both = detected(a) & detected(b)
+    difference = np.concatenate([a[:2] - b[:2], (a[2:3] + b[2:3]) / 2])
+    return np.where(both, difference, 0).astype(a.dtype, copy=False)
+
+
+def bone_with_scores(data, bone_pairs):
+    """2D bones: for each (v, origin) pair, difference_with_scores(joint v, joint origin); a joint
+    that is its own origin gets (0, 0, its score)."""
+    joints, origins = np.array(bone_pairs).T
+    bone = np.zeros_like(data)
+    bone[:, :, joints] = difference_with_scores(data[:, :, joints], data[:, :, origins])
+    return bone
+
+
+def motion_with_scores(data):
+    """2D motion: frame t is difference_with_scores(frame t + 1, frame t); the last frame is
+    zero."""
+    motion = np.zeros_like(data)
+    motion[:, :-1] = difference_with_scores(data[:, 1:], data[:, :-1])
+    return motion
