@@ -9,12 +9,15 @@ keypoint that is not (0, 0) gets score 1, every (0, 0) keypoint score 0, that is
 `read_sequence_file` returns float32 (T, M, V, 3), the prepared format's order (data/storage.py).
 """
 
+import csv
 import json
 import os
+from typing import NamedTuple, Optional
 
 import numpy as np
 
-from data import DataFileError
+from data import DataFileError, fit_persons
+from torchlight.registry import ConfigError
 
 SUFFIXES = ('.npy', '.json')
 
@@ -115,3 +118,118 @@ def with_scores(path, keypoints, scores):
         raise DataFileError(f'{path}: scores hold negative values')
     keypoints = np.where(scores[..., None] > 0, keypoints, 0.0)
     return np.concatenate([keypoints, scores[..., None]], axis=-1)
+
+
+# --------------------------------------------------------------------- a folder of sequence files
+# DIR holds the sequence files, `classes.txt` (one class name per line, in class-id order) and
+# `labels.csv`: one row per sequence, `name,label[,split]` (an optional header row `name,label`),
+# the name a file's name with or without its suffix, the label a class name or a 0-based id,
+# the split `train` or `test`.
+
+SPLITS = ('train', 'test')
+
+
+def read_classes(path):
+    """Class names, one per non-empty line of classes.txt."""
+    try:
+        with open(path) as f:
+            lines = [line.strip() for line in f]
+    except FileNotFoundError:
+        raise ConfigError(f'{path} not found: list the class names there, one per line') from None
+    names = [line for line in lines if line]
+    repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if repeated or not names:
+        raise ConfigError(f'{path}: class {repeated!r} is listed twice' if repeated
+                          else f'{path} lists no class')
+    return names
+
+
+class LabelRow(NamedTuple):
+    name: str
+    label: int
+    split: Optional[str]  # None: left to the seeded stratified split
+
+
+def read_labels(path, classes):
+    """The rows of labels.csv, each checked; ConfigError naming the line and the problem."""
+    try:
+        with open(path, newline='') as f:
+            lines = list(csv.reader(f))
+    except FileNotFoundError:
+        raise ConfigError(
+            f'{path} not found: give one row name,label[,split] per sequence'
+        ) from None
+    numbered = [(i, [cell.strip() for cell in row]) for i, row in enumerate(lines, 1) if row]
+    if numbered and numbered[0][1][:2] == ['name', 'label']:
+        numbered = numbered[1:]
+    if not numbered:
+        raise ConfigError(f'{path} lists no sequence')
+    rows = [label_row(path, line, cells, classes) for line, cells in numbered]
+    widths = {len(cells) for _, cells in numbered}
+    if len(widths) > 1:
+        raise ConfigError(f'{path}: some rows give a split and others do not: give every row '
+                          f'a split, or none')
+    seen = set()
+    for (line, _), row in zip(numbered, rows):
+        if row.name in seen:
+            raise ConfigError(f'{path}, line {line}: sequence {row.name!r} is listed twice')
+        seen.add(row.name)
+    return rows
+
+
+def label_row(path, line, cells, classes):
+    where = f'{path}, line {line}'
+    if len(cells) not in (2, 3) or not cells[0]:
+        raise ConfigError(f'{where}: expected name,label[,split], not {",".join(cells)!r}')
+    name, label = cells[0], cells[1]
+    if label in classes:
+        label_id = classes.index(label)
+    elif label.isdigit() and int(label) < len(classes):
+        label_id = int(label)
+    else:
+        raise ConfigError(f'{where}: label {label!r} is neither a class of classes.txt nor a '
+                          f'class id (0 to {len(classes) - 1})')
+    split = cells[2] if len(cells) == 3 else None
+    if split is not None and split not in SPLITS:
+        raise ConfigError(f'{where}: split {split!r} is neither train nor test')
+    return LabelRow(name, label_id, split)
+
+
+def sequence_file(raw, name):
+    """The file of sequence `name` in `raw` (its name with or without suffix); DataFileError when
+    there is none, or two."""
+    if name.endswith(SUFFIXES):
+        candidates = [os.path.join(raw, name)]
+    else:
+        candidates = [os.path.join(raw, name + suffix) for suffix in SUFFIXES]
+    found = [path for path in candidates if os.path.isfile(path)]
+    if len(found) != 1:
+        problem = 'no file' if not found else 'two files'
+        raise DataFileError(f'{os.path.join(raw, name)}: listed in labels.csv, {problem} of that '
+                            f'name ({" or ".join(SUFFIXES)})')
+    return found[0]
+
+
+def stratified_split(labels, test_ratio, seed):
+    """{'train': positions, 'test': positions}: of each class's n samples, round(n · test_ratio)
+    drawn with `seed` go to test, at most n − 1 (each class keeps a training sample); each split
+    in the order of `labels`."""
+    rng = np.random.default_rng(seed)
+    test = set()
+    for label in sorted(set(labels)):
+        members = [i for i, other in enumerate(labels) if other == label]
+        count = min(round(len(members) * test_ratio), len(members) - 1)
+        test.update(int(i) for i in rng.permutation(members)[:count])
+    return {'train': [i for i in range(len(labels)) if i not in test], 'test': sorted(test)}
+
+
+def read_custom_sequence(source):
+    """One listed sequence as [(name, label, frames (T, persons, V, 3))], [] (data/recipes.py's
+    reader protocol); `source` is (file, name, label, joints of the layout, person slots)."""
+    path, name, label, joints, persons = source
+    frames = read_sequence_file(path)
+    if frames.shape[2] != joints:
+        raise DataFileError(f'{path}: {frames.shape[2]} joints per frame; the layout has {joints}')
+    if not frames.any():
+        raise DataFileError(f'{path}: every keypoint is zero')
+    return [(name, label, fit_persons(frames, persons))], []

@@ -4,13 +4,17 @@
     python -m data.prepare ntu120 --raw <dir of .skeleton files>  --out data/ntu120
     python -m data.prepare ucla   --raw <the all_sqe directory>   --out data/ucla
     python -m data.prepare pkummd --raw <dir of skeleton, label and split files> --out data/pkummd
+    python -m data.prepare pyskl  --raw ntu60_hrnet.pkl [--layout coco17] --out data/pyskl
+    python -m data.prepare custom --raw <dir of sequence files, labels.csv, classes.txt> \
+                                  --layout coco17 --out data/mine
 
 writes <out>/<dataset>.h5 (see data/storage.py): every sample once, with each benchmark's train and
 test splits as lists of its samples; or with --format npz the reference codebases' layout
-(<out>/NTU60_CS.npz, ...; see data/npz.py). It prints what was kept and what was left out, and why. Files are read in parallel (--workers) and
-streamed to disk: memory does not grow with the number of files. A file that cannot be read is
-reported with its name (and line) and skipped, or stops the run with --strict; output files appear
-only when complete.
+(<out>/NTU60_CS.npz, ...; see data/npz.py). pyskl data is named after its file (ntu60_hrnet.h5),
+custom data after its folder. It prints what was kept and what was left out, and why. Files are
+read in parallel (--workers) and streamed to disk: memory does not grow with the number of files.
+A file (or pyskl record) that cannot be read is reported with its name (and line) and skipped, or
+stops the run with --strict; output files appear only when complete.
 """
 
 import argparse
@@ -22,6 +26,7 @@ import shutil
 import sys
 from typing import NamedTuple
 
+import numpy as np
 from tqdm import tqdm
 
 from data import DataFileError
@@ -77,6 +82,7 @@ def prepare(recipe, out, workers=1, strict=False):
     rank = {(b, s): {source: i for i, source in enumerate(recipe.splits[b][s])} for b, s in keys}
     placed = {key: [] for key in keys}
     names, labels = [], []  # per stored sample
+    per_sample = {key: [] for key in recipe.per_sample}
     problems, samples = list(recipe.problems), 0
     if problems and strict:
         raise ConfigError(f'{problems[0]} (stopped by --strict)')
@@ -89,16 +95,20 @@ def prepare(recipe, out, workers=1, strict=False):
             problems += trouble
             samples += len(clips)
             splits_of_source = [key for key in keys if source in rank[key]]
-            for clip, (name, label, frames) in enumerate(clips if splits_of_source else ()):
+            for clip, (name, label, frames, *extras) in enumerate(
+                clips if splits_of_source else ()
+            ):
                 stored = writer.add(frames)
                 names.append(name)
                 labels.append(label)
+                for key, values in per_sample.items():
+                    values.append(extras[0][key])
                 for key in splits_of_source:
                     placed[key].append(Placed(rank[key][source], clip, stored))
         if not samples:
             found = len(recipe.sources) + len(recipe.problems)
             raise ConfigError(
-                f'no sample could be prepared from the {found} files found in --raw '
+                f'no sample could be prepared from the {found} {recipe.source_kind} found in --raw '
                 f'({len(problems)} unreadable, e.g. '
                 f'{problems[0] if problems else "none"}): nothing written'
             )
@@ -114,6 +124,7 @@ def prepare(recipe, out, workers=1, strict=False):
         labels=labels,
         names=names,
         splits=splits,
+        per_sample={key: np.asarray(values) for key, values in per_sample.items()},
         dataset=recipe.dataset,
         layout=recipe.layout,
         num_class=len(recipe.class_names),
@@ -187,7 +198,8 @@ def print_summary(recipe, summary):
         f', {len(names)} left out as {reason}' for reason, names in recipe.left_out.items() if names
     )
     print(
-        f"{recipe.dataset}: {summary['samples']} samples prepared from {summary['sources']} files, "
+        f"{recipe.dataset}: {summary['samples']} samples prepared from {summary['sources']} "
+        f"{recipe.source_kind}, "
         f"{len(summary['problems'])} skipped as unreadable{left_out}"
     )
     for problem in summary['problems'][:10]:
@@ -226,12 +238,21 @@ def clean_output_folder(out):
             print(note)
 
 
+def check_options(args):
+    if args.persons < 1:
+        raise ConfigError(f'--persons {args.persons}: at least one person slot is needed')
+    if not 0 <= args.test_ratio < 1:
+        raise ConfigError(f'--test-ratio {args.test_ratio} is outside [0, 1)')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument('dataset', choices=['ntu60', 'ntu120', 'ucla', 'pkummd'])
-    parser.add_argument('--raw', required=True, help='directory of the raw files')
+    parser.add_argument('dataset', choices=['ntu60', 'ntu120', 'ucla', 'pkummd', 'pyskl', 'custom'])
+    parser.add_argument(
+        '--raw', required=True, help='directory of the raw files (pyskl: the annotation .pkl)'
+    )
     parser.add_argument('--out', required=True, help='output directory, e.g. data/ntu60')
     parser.add_argument(
         '--format',
@@ -239,6 +260,21 @@ def main(argv=None):
         default='h5',
         help='h5: our lazily read splits (default); npz: the reference codebases\' padded layout',
     )
+    parser.add_argument(
+        '--layout',
+        help='pyskl, custom: the skeleton layout (ntu25, ucla20, coco17, mediapipe33 or a layout '
+        'file .yaml); pyskl infers it from the keypoints\' shape when not given',
+    )
+    parser.add_argument(
+        '--persons', type=int, default=2,
+        help='pyskl, custom: person slots per frame (more persons are dropped, fewer padded with '
+        'zeros; default 2)',
+    )
+    parser.add_argument(
+        '--test-ratio', type=float, default=0.2,
+        help='custom without a split column: share of each class drawn for the test split',
+    )
+    parser.add_argument('--seed', type=int, default=0, help='custom: seed of that draw')
     parser.add_argument('--workers', type=int, default=os.cpu_count(), help='parallel readers')
     parser.add_argument('--strict', action='store_true', help='stop at the first unreadable file')
     parser.add_argument(
@@ -247,8 +283,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     run = prepare_npz if args.format == 'npz' else prepare
     try:
+        check_options(args)
         clean_output_folder(args.out)
-        recipe = build_recipe(args.dataset, args.raw)
+        recipe = build_recipe(
+            args.dataset, args.raw, layout=args.layout, persons=args.persons,
+            test_ratio=args.test_ratio, seed=args.seed,
+        )
         outputs = output_paths(recipe, args.out, args.format)
         if not args.overwrite and all(os.path.exists(p) for p in outputs):
             print(already_prepared(recipe.dataset, outputs))

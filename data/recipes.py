@@ -1,8 +1,8 @@
 """What `data/prepare.py` reads for each dataset and where each sample goes.
 
-A recipe lists sources (a raw file, or for PKU-MMD a skeleton file with its label file), a function
-that turns one source into samples, and for each benchmark the sources of each split in the split's
-final order.
+A recipe lists sources (a raw file, for PKU-MMD a skeleton file with its label file, for pyskl one
+record of its annotation file), a function that turns one source into samples, and for each
+benchmark the sources of each split in the split's final order.
 """
 
 import functools
@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data import DataFileError, ntu, pkummd, ucla
+from data import DataFileError, custom, ntu, pkummd, pyskl, ucla
 from data.ntu_splits import BENCHMARKS, NUM_CLASS, SETUPS, split_orders
+from graph import get_layout
 from torchlight.registry import ConfigError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,7 +28,8 @@ PKUMMD_SPLIT_FILES = {'xsub': 'cross-subject.txt', 'xview': 'cross-view.txt'}
 class Recipe:
     dataset: str
     sources: list  # what `read` takes, in reading order
-    # source → ([(name, 0-based label, frames (T, M, V, C))], [problems]); may raise
+    # source → ([(name, 0-based label, frames (T, M, V, C)[, {per-sample value}])], [problems]);
+    # may raise
     read: callable
     # benchmark → split → indices into `sources`, in the split's order
     splits: dict
@@ -38,6 +40,9 @@ class Recipe:
     npz_names: dict = field(default_factory=dict)
     left_out: dict = field(default_factory=dict)  # reason → names not read
     problems: list = field(default_factory=list)  # files refused before reading, and why
+    # names of the per-sample values (data/storage.py OPTIONAL) each sample comes with
+    per_sample: tuple = ()
+    source_kind: str = 'files'  # what a source is, in the summary
 
 
 def files_in(raw, suffix):
@@ -60,7 +65,8 @@ def read_ntu(dataset, path):
     action = ntu.parse_name(name)['action']
     if not 1 <= action <= NUM_CLASS[dataset]:
         raise DataFileError(
-            f'{path}: unknown action id A{action:03d} for {dataset} (A001..A{NUM_CLASS[dataset]:03d})'
+            f'{path}: unknown action id A{action:03d} for {dataset} '
+            f'(A001..A{NUM_CLASS[dataset]:03d})'
         )
     frames = ntu.prepare_sequence(path)
     if frames.shape[1] == 1:
@@ -83,8 +89,7 @@ def ntu_recipe(dataset, raw):
         missing = {line.strip() for line in f}
     known_missing = [n for n in names if n in missing]
     names = [n for n in names if n not in missing]
-    with open(os.path.join(HERE, 'ntu_meta', 'ntu120_class_names.txt')) as f:
-        class_names = f.read().splitlines()[: NUM_CLASS[dataset]]
+    class_names = ntu_class_names()[: NUM_CLASS[dataset]]
     short = {
         'ntu60': {'xsub': 'NTU60_CS.npz', 'xview': 'NTU60_CV.npz'},
         'ntu120': {'xsub': 'NTU120_CSub.npz', 'xset': 'NTU120_CSet.npz'},
@@ -213,7 +218,117 @@ def pkummd_recipe(raw):
     )
 
 
-def build_recipe(dataset, raw):
+# -------------------------------------------------------------------------- pyskl annotation file
+
+
+def pyskl_recipe(path, layout=None, persons=2):
+    """The records of a pyskl file's benchmarks, in their split lists' order; records that are not
+    dicts with a frame_dir, and second records of a frame_dir, are refused before reading."""
+    if not os.path.isfile(path):
+        raise ConfigError(f'--raw {path} is not a file (a pyskl annotation .pkl)')
+    splits, records = pyskl.read_annotation_file(path)
+    problems, by_name = [], {}
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or 'frame_dir' not in record:
+            problems.append(f'{path}: annotation {i} is not a record with a frame_dir')
+        elif str(record['frame_dir']) in by_name:
+            problems.append(f"{path}: {record['frame_dir']}: a second record of that frame_dir "
+                            f"(the first is kept)")
+        else:
+            by_name[str(record['frame_dir'])] = record
+    lists = pyskl.benchmarks(path, splits)
+    listed = {str(name) for parts in lists.values() for names in parts.values() for name in names}
+    used = [name for name in by_name if name in listed]
+    position = {name: i for i, name in enumerate(used)}
+    joints, channels = pyskl.keypoint_shape(path, list(by_name.values()))
+    layout = layout or pyskl.infer_layout(path, (joints, channels))
+    num_joints = get_layout(layout).num_joints
+    names = pyskl.class_names([by_name[name] for name in used], ntu_class_names())
+    return Recipe(
+        dataset=os.path.splitext(os.path.basename(path))[0],
+        sources=[(path, by_name[n], layout, channels, persons, len(names)) for n in used],
+        read=pyskl.read_record,
+        splits={
+            benchmark: {
+                split: [position[str(n)] for n in members if str(n) in position]
+                for split, members in parts.items()
+            }
+            for benchmark, parts in lists.items()
+        },
+        sample_shape=(persons, num_joints, 3),
+        layout=layout,
+        class_names=names,
+        left_out={
+            'listed in a split without a record': sorted(listed - set(by_name)),
+            'in no benchmark split': [name for name in by_name if name not in listed],
+        },
+        problems=problems,
+        per_sample=('image_size',) if channels == 2 else (),
+        source_kind='records',
+    )
+
+
+# ---------------------------------------------------------------------------- your own sequences
+
+
+def custom_recipe(raw, layout, persons=2, test_ratio=0.2, seed=0):
+    """The sequences that labels.csv lists, with its splits or a seeded stratified one (benchmark
+    `default`); a listed sequence without its file is refused before reading."""
+    if not os.path.isdir(raw):
+        raise ConfigError(f'--raw {raw} is not a directory')
+    if layout is None:
+        raise ConfigError('--layout is needed for custom data: a layout name (e.g. coco17) or '
+                          'the path of a layout file (.yaml)')
+    num_joints = get_layout(layout).num_joints
+    classes = custom.read_classes(os.path.join(raw, 'classes.txt'))
+    rows = custom.read_labels(os.path.join(raw, 'labels.csv'), classes)
+    sources, kept, problems = [], [], []
+    for row in rows:
+        try:
+            path = custom.sequence_file(raw, row.name)
+        except DataFileError as err:
+            problems.append(str(err))
+            continue
+        sources.append((path, os.path.splitext(row.name)[0], row.label, num_joints, persons))
+        kept.append(row)
+    if kept and kept[0].split is None:
+        split = custom.stratified_split([row.label for row in kept], test_ratio, seed)
+    else:
+        split = {name: [i for i, row in enumerate(kept) if row.split == name]
+                 for name in custom.SPLITS}
+    listed = {source[0] for source in sources}
+    unlisted = sorted(
+        f for f in os.listdir(raw)
+        if f.endswith(custom.SUFFIXES) and os.path.join(raw, f) not in listed
+    )
+    return Recipe(
+        dataset=os.path.basename(os.path.normpath(raw)),
+        sources=sources,
+        read=custom.read_custom_sequence,
+        splits={'default': split},
+        sample_shape=(persons, num_joints, 3),
+        layout=layout,
+        class_names=classes,
+        left_out={'not listed in labels.csv': unlisted},
+        problems=problems,
+    )
+
+
+def ntu_class_names():
+    """NTU RGB+D 120's 120 action names (NTU-60's are the first 60)."""
+    with open(os.path.join(HERE, 'ntu_meta', 'ntu120_class_names.txt')) as f:
+        return f.read().splitlines()
+
+
+def build_recipe(dataset, raw, layout=None, persons=2, test_ratio=0.2, seed=0):
+    """The recipe of `dataset` read from `raw`; `layout` and `persons` apply to pyskl and custom
+    data, `test_ratio` and `seed` to custom data without a split column."""
+    if layout is not None and dataset not in ('pyskl', 'custom'):
+        raise ConfigError(f'--layout applies to pyskl and custom data; {dataset} has its own')
+    if dataset == 'pyskl':
+        return pyskl_recipe(raw, layout, persons)
+    if dataset == 'custom':
+        return custom_recipe(raw, layout, persons, test_ratio, seed)
     if dataset == 'ucla':
         return ucla_recipe(raw)
     if dataset == 'pkummd':
