@@ -211,14 +211,14 @@ def sequence_file(raw, name):
 
 
 def stratified_split(labels, test_ratio, seed):
-    """{'train': positions, 'test': positions}: of each class's n samples, round(n · test_ratio)
-    drawn with `seed` go to test, at most n − 1 (each class keeps a training sample); each split
-    in the order of `labels`."""
+    """{'train': positions, 'test': positions}: of each class's n samples, n · test_ratio rounded
+    half up, drawn with `seed`, go to test, at most n − 1 (each class keeps a training sample);
+    each split in the order of `labels`."""
     rng = np.random.default_rng(seed)
     test = set()
     for label in sorted(set(labels)):
         members = [i for i, other in enumerate(labels) if other == label]
-        count = min(round(len(members) * test_ratio), len(members) - 1)
+        count = min(int(len(members) * test_ratio + 0.5), len(members) - 1)
         test.update(int(i) for i in rng.permutation(members)[:count])
     return {'train': [i for i in range(len(labels)) if i not in test], 'test': sorted(test)}
 

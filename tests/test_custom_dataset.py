@@ -1,12 +1,17 @@
 """Custom datasets: the sequence-file reader and `python -m data.prepare custom`."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from data import DataFileError
 from data.custom import read_sequence_file
+from data.prepare import main as prepare_main
+from data.storage import read_index
+from feeders import build_feeder
+from main import main
 
 
 def write_json(path, content):
@@ -79,3 +84,152 @@ def test_bad_files_of_other_kinds_are_named(tmp_path):
                           ('e.npy', 'no frame, joint or person')):
         with pytest.raises(DataFileError, match=problem):
             read_sequence_file(str(tmp_path / name))
+
+
+# -------------------------------------------------------------- python -m data.prepare custom
+
+EXAMPLE = os.path.join(os.path.dirname(__file__), 'fixtures', 'custom')
+
+
+def prepare(raw, out, *extra):
+    return prepare_main(['custom', '--raw', str(raw), '--out', str(out), '--workers', '1', *extra])
+
+
+def test_the_three_file_example_prepares_and_feeds(tmp_path, capsys):
+    assert prepare(EXAMPLE, tmp_path, '--layout', 'coco17', '--persons', '1') == 0
+    assert 'custom: 3 samples prepared from 3 files, 0 skipped' in capsys.readouterr().out
+    stored = str(tmp_path / 'custom.h5')
+    train, test = (read_index(stored, 'default', split) for split in ('train', 'test'))
+    assert train['names'] == ['wave_01', 'salute_01'] and test['names'] == ['kick_01']
+    assert train['labels'].tolist() == [0, 1] and test['labels'].tolist() == [2]
+    assert train['attrs']['class_names'] == ['wave', 'salute', 'kick']
+    feeder = build_feeder('pose2d', data_path=stored, benchmark='default', split='train',
+                          window_size=16)
+    # The JSON file, read here without data/custom.py: missed keypoints become (0, 0, 0).
+    with open(os.path.join(EXAMPLE, 'wave_01.json')) as f:
+        content = json.load(f)
+    keypoints, scores = np.array(content['keypoints']), np.array(content['scores'])
+    expected = np.concatenate([keypoints * (scores[..., None] > 0), scores[..., None]], axis=-1)
+    np.testing.assert_allclose(feeder.reader[0][:, 0], expected, rtol=1e-6)
+    assert (scores == 0).any()
+    kick = build_feeder('pose2d', data_path=stored, benchmark='default', split='test')
+    raw = np.load(os.path.join(EXAMPLE, 'kick_01.npy'))[0]    # (T, V, 2), no scores
+    np.testing.assert_array_equal(kick.reader[0][:, 0, :, 2], raw.any(axis=-1))
+    data, label, _ = feeder[1]
+    assert data.shape == (3, 16, 17, 1) and label == 1
+
+
+def write_dataset(folder, rows, classes=('a', 'b'), joints=17):
+    """Sequence files of random 2D keypoints for `rows` (name, label[, split]) and the two lists."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, *_ in rows:
+        np.save(os.path.join(folder, f'{name}.npy'), rng.uniform(1, 100, (5, joints, 2)))
+    with open(os.path.join(folder, 'labels.csv'), 'w') as f:
+        f.write(''.join(','.join(row) + '\n' for row in rows))
+    with open(os.path.join(folder, 'classes.txt'), 'w') as f:
+        f.write('\n'.join(classes) + '\n')
+    return str(folder)
+
+
+def test_without_a_split_column_each_class_is_split_by_a_seeded_draw(tmp_path):
+    rows = [(f'a{i}', 'a') for i in range(6)] + [(f'b{i}', '1') for i in range(4)]
+    raw = write_dataset(tmp_path / 'raw', rows)
+    splits = {}
+    for seed in ('0', '0', '5'):
+        out = tmp_path / f'out{len(splits)}'
+        assert prepare(raw, out, '--layout', 'coco17', '--test-ratio', '0.25', '--seed', seed) == 0
+        test = read_index(str(out / 'raw.h5'), 'default', 'test')
+        splits[len(splits)] = test['names']
+        # 6 · 0.25 = 1.5 → 2 of class a; 4 · 0.25 = 1 of class b
+        assert sorted(test['labels'].tolist()) == [0, 0, 1]
+        train = read_index(str(out / 'raw.h5'), 'default', 'train')['names']
+        assert sorted(train + test['names']) == sorted(name for name, _ in rows)
+    assert splits[0] == splits[1] and splits[0] != splits[2]
+
+
+def test_missing_and_misshapen_files_are_reported_and_skipped(tmp_path, capsys):
+    raw = write_dataset(tmp_path / 'raw', [('a0', 'a', 'train'), ('b0', 'b', 'test')])
+    np.save(os.path.join(raw, 'small.npy'), np.ones((5, 12, 2)))
+    np.save(os.path.join(raw, 'extra.npy'), np.ones((5, 17, 2)))
+    with open(os.path.join(raw, 'labels.csv'), 'a') as f:
+        f.write('small,a,train\nghost,b,test\n')
+    assert prepare(raw, tmp_path / 'out', '--layout', 'coco17') == 0
+    printed = capsys.readouterr().out
+    assert ('raw: 2 samples prepared from 4 files, 2 skipped as unreadable, 1 left out as not '
+            'listed in labels.csv') in printed
+    assert f'{raw}/small.npy: 12 joints per frame; the layout has 17' in printed
+    assert f'{raw}/ghost: listed in labels.csv, no file of that name' in printed
+
+
+@pytest.mark.parametrize('labels, classes, problem', [
+    ('a0,c\n', 'a\nb\n', "line 1: label 'c' is neither a class of classes.txt nor a class id"),
+    ('a0,2\n', 'a\nb\n', "label '2' is neither"),
+    ('name,label,split\na0,a,val\n', 'a\nb\n', "line 2: split 'val' is neither train nor test"),
+    ('a0,a\na0,b\n', 'a\nb\n', "line 2: sequence 'a0' is listed twice"),
+    ('a0,a,train\nb0,b\n', 'a\nb\n', 'some rows give a split and others do not'),
+    ('a0\n', 'a\nb\n', "line 1: expected name,label[,split], not 'a0'"),
+    ('name,label\n', 'a\nb\n', 'lists no sequence'),
+    ('a0,a\n', 'a\na\n', "class 'a' is listed twice"),
+    ('a0,a\n', '\n', 'lists no class'),
+])
+def test_each_labels_and_classes_problem_is_named(tmp_path, capsys, labels, classes, problem):
+    raw = write_dataset(tmp_path / 'raw', [('a0', 'a')])
+    (tmp_path / 'raw' / 'labels.csv').write_text(labels)
+    (tmp_path / 'raw' / 'classes.txt').write_text(classes)
+    assert prepare(raw, tmp_path / 'out', '--layout', 'coco17') == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and problem in err and len(err.splitlines()) == 1
+
+
+def test_missing_lists_layout_and_bad_options_are_named(tmp_path, capsys):
+    raw = write_dataset(tmp_path / 'raw', [('a0', 'a')])
+    os.remove(os.path.join(raw, 'classes.txt'))
+    for extra, problem in (
+        (['--layout', 'coco17'], 'classes.txt not found'),
+        ([], '--layout is needed for custom data'),
+        (['--layout', 'coco17', '--persons', '0'], '--persons 0'),
+        (['--layout', 'coco17', '--test-ratio', '1'], '--test-ratio 1.0 is outside [0, 1)'),
+    ):
+        assert prepare(raw, tmp_path / 'out', *extra) == 2
+        assert problem in capsys.readouterr().err
+
+
+def test_a_layout_file_is_recorded_and_read_back(tmp_path):
+    layout = tmp_path / 'rig.yaml'
+    layout.write_text('joints: [a, b, c]\nedges: [[a, b], [b, c]]\ncentre: b\n')
+    raw = write_dataset(tmp_path / 'raw', [('a0', 'a', 'train'), ('b0', 'b', 'test')], joints=3)
+    assert prepare(raw, tmp_path / 'out', '--layout', str(layout), '--persons', '1') == 0
+    feeder = build_feeder('pose2d', data_path=str(tmp_path / 'out' / 'raw.h5'),
+                          benchmark='default', split='train', stream='bone')
+    assert feeder.meta['layout'] == str(layout) and feeder.layout.centre == 1
+    assert feeder[0][0].shape == (3, 64, 3, 1)
+
+
+@pytest.mark.slow
+def test_a_model_trains_on_the_three_file_example(tmp_path):
+    assert prepare(EXAMPLE, tmp_path / 'data', '--layout', 'coco17', '--persons', '1') == 0
+    config = tmp_path / 'mine.yaml'
+    config.write_text(f"""
+work_dir: {tmp_path / 'run'}
+feeder: pose2d
+benchmark: default
+train_feeder_args: {{data_path: {tmp_path / 'data' / 'custom.h5'}, window_size: 16}}
+test_feeder_args: {{data_path: {tmp_path / 'data' / 'custom.h5'}, window_size: 16}}
+model: ctrgcn
+model_args: {{num_class: 3, num_point: 17, num_person: 1, graph: coco17, channels: [8, 8],
+              strides: [1, 2]}}
+batch_size: 2
+test_batch_size: 2
+num_epoch: 12
+step: [10]
+warm_up_epoch: 0
+base_lr: 0.05
+num_worker: 0
+device: cpu
+""")
+    assert main(['--config', str(config)]) == 0
+    with open(tmp_path / 'run' / 'log.txt') as f:
+        losses = [float(line.split('train loss ')[1].split()[0]) for line in f
+                  if 'train loss' in line]
+    assert len(losses) == 12 and losses[-1] < 0.5 * losses[0]
