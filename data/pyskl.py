@@ -101,7 +101,8 @@ def read_record(source):
     """One record as [(frame_dir, label, frames (T, M, V, 3), extras)], [] (data/recipes.py's
     reader protocol). `source` is (file, record, layout name, channels, person slots, class
     count). 2D keypoints get their score as the third channel, and (0, 0) where the score is 0;
-    their extras hold the image size (height, width), (0, 0) when unknown."""
+    their extras hold the image size (height, width), (0, 0) when unknown. NTU 3D joints are
+    centred as the NTU preparation centres them."""
     path, record, layout, channels, persons, num_class = source
     where = f"{path}: {record['frame_dir']}"
     keypoint = checked_keypoint(where, record, get_layout(layout).num_joints, channels)
@@ -112,8 +113,11 @@ def read_record(source):
         raise DataFileError(f'{where}: label {label!r} is not a class id (0 to {num_class - 1})')
     # (M, T, V, C) → (T, M, V, C)
     frames = fit_persons(keypoint.transpose(1, 0, 2, 3), persons)
-    if not frames.any():
-        raise DataFileError(f'{where}: every keypoint is zero')
+    if not frames[:, 0].any():
+        raise DataFileError(f'{where}: every keypoint of the first person is zero')
+    if layout == 'ntu25' and channels == 3:
+        # pyskl's NTU joints are the Kinect's; prepared NTU data is centred (data/ntu.py)
+        frames = ntu.translate(frames)
     extras = {'image_size': image_size(record)} if channels == 2 else {}
     return [(str(record['frame_dir']), int(label), frames, extras)], []
 

@@ -65,9 +65,11 @@ def test_a_3d_file_becomes_benchmarks_with_its_splits_order_and_ntu_names(tmp_pa
     for position, name in enumerate(SPLITS['xview_val']):
         keypoint = records[NAMES.index(name)]['keypoint']   # (M, T, V, C) float16
         frames = feeder.reader[position]                    # (T, 2, V, C) float32
+        # centred on the spine middle (joint 1) of the first person's first frame
         expected = np.zeros((keypoint.shape[1], 2, 25, 3), dtype=np.float32)
-        expected[:, : len(keypoint)] = keypoint.astype(np.float32).transpose(1, 0, 2, 3)
-        np.testing.assert_array_equal(frames, expected)
+        origin = keypoint[0, 0, 1].astype(np.float32)
+        expected[:, : len(keypoint)] = keypoint.astype(np.float32).transpose(1, 0, 2, 3) - origin
+        np.testing.assert_allclose(frames, expected, atol=1e-6)
 
 
 def test_a_2d_file_gets_coco17_scores_as_third_channel_and_image_sizes(tmp_path):
@@ -123,7 +125,7 @@ def test_bad_records_are_named_by_frame_dir_and_skipped(tmp_path, capsys):
         ('short', 'total_frames is 9 but keypoint holds 5 frames'),
         ('nan', 'keypoint holds NaN or Inf'),
         ('bad_label', "label 'walk' is not a class id"),
-        ('zeros', 'every keypoint is zero'),
+        ('zeros', 'every keypoint of the first person is zero'),
         ('ok0', 'a second record of that frame_dir'),
     ):
         assert f'{path}: {name}: {problem}' in printed
