@@ -82,6 +82,12 @@ class Predictor:
     @torch.no_grad()
     def window_logits(self, frames, where='the array'):
         """Logits (W, K) of each window of the sequence that holds a skeleton."""
+        batch = torch.from_numpy(self.model_inputs(frames, where))
+        return torch.cat([self.model(part) for part in batch.split(WINDOWS_PER_BATCH)]).numpy()
+
+    def model_inputs(self, frames, where='the array'):
+        """The model's inputs (W, C, T', V, M): each window of the sequence that holds a skeleton,
+        preprocessed as the test feeder preprocesses a sample."""
         frames = self.fit_persons(self.checked(frames, where))
         windows = [frames[start : start + self.span]
                    for start in window_starts(len(frames), self.span, self.stride)]
@@ -94,8 +100,7 @@ class Predictor:
         ]
         if not inputs:
             raise ConfigError(f'{where}: every joint coordinate is zero')
-        batch = torch.from_numpy(np.stack(inputs))                   # (W, C, T', V, M)
-        return torch.cat([self.model(part) for part in batch.split(WINDOWS_PER_BATCH)]).numpy()
+        return np.stack(inputs)
 
     def checked(self, frames, where):
         """`frames` as float32 (T, M, V, C) (a (T, V, C) array is one person), refused naming

@@ -60,21 +60,21 @@ def test_transforms_from_args_are_the_feeders_own(name, stream, args, demo_root,
 # ------------------------------------------------------------------------ checkpoints for predict
 
 
-def write_checkpoint(path, data_path, *, model_args, feeder='skeleton', dataset='demo',
-                     benchmark=None, layout='ntu25', stream='joint', test_feeder_args=None,
-                     state=None, seed=0):
+def write_checkpoint(path, data_path, *, model_args, model='ctrgcn', feeder='skeleton',
+                     dataset='demo', benchmark=None, layout='ntu25', stream='joint',
+                     test_feeder_args=None, state=None, seed=0):
     """A checkpoint as the trainer writes one (weights, resolved config, meta) for a model of
     `model_args` (random weights from `seed`, or `state` where it gives them)."""
     torch.manual_seed(seed)
-    net = build_model('ctrgcn', **model_args)
+    net = build_model(model, **model_args)
     weights = {**net.state_dict(), **(state or {})}
     config = {
         'feeder': feeder, 'stream': stream, 'benchmark': benchmark,
         'test_feeder_args': {'data_path': data_path, **(test_feeder_args or {})},
-        'model': 'ctrgcn', 'model_args': model_args,
+        'model': model, 'model_args': model_args,
         'ambiguous_groups': os.path.join(ROOT, 'config', 'ambiguous', 'demo.yaml'),
     }
-    meta = {'model': 'ctrgcn', 'model_args': inference_args('ctrgcn', model_args),
+    meta = {'model': model, 'model_args': inference_args(model, model_args),
             'dataset': dataset, 'benchmark': benchmark, 'layout': layout, 'stream': stream,
             'num_class': model_args['num_class']}
     save_checkpoint({'model': weights, 'config': config, 'meta': meta}, str(path))

@@ -1,0 +1,85 @@
+"""ONNX export (tools/export_onnx.py): every backbone, with and without inline SF-Heads, computes in
+onnxruntime what the PyTorch model computes in evaluation mode, at other batch sizes and frame
+counts than it was traced with."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from model import build_model
+from tests.test_predict import write_checkpoint
+from tools import export_onnx
+
+# requirements-optional.txt
+onnx = pytest.importorskip('onnx')
+onnxruntime = pytest.importorskip('onnxruntime')
+
+TINY = {'num_class': 7, 'channels': [8, 16], 'strides': [1, 2]}
+
+
+def batch_norms_drawn(model, model_args, seed):
+    """A state dict of that model whose BatchNorms have random statistics and affine maps, so that
+    the BN folding of evaluation mode changes the numbers."""
+    torch.manual_seed(seed)
+    net = build_model(model, **model_args)
+    for bn in net.modules():
+        if isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            bn.running_mean.normal_(0, 0.3)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.data.uniform_(0.5, 2.0)
+            bn.bias.data.normal_(0, 0.3)
+    return net.state_dict()
+
+
+def pytorch_and_onnx(weights, onnx_path, inputs):
+    """Logits of the checkpoint's PyTorch model in evaluation mode, and of the ONNX file."""
+    checkpoint = torch.load(weights, weights_only=True)
+    model = build_model(checkpoint['meta']['model'], **checkpoint['meta']['model_args']).eval()
+    model.load_state_dict(checkpoint['model'])
+    with torch.no_grad():
+        expected = model(torch.from_numpy(inputs)).numpy()
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
+    return expected, session.run(['logits'], {'skeletons': inputs})[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('sf_head', [None, {'groups': 2}], ids=['plain', 'sf_head'])
+@pytest.mark.parametrize('model', ['ctrgcn', 'stgcn', 'tcagcn'])
+def test_export_equals_pytorch_at_other_batch_sizes_and_frame_counts(
+    model, sf_head, tmp_path, demo_root, capsys
+):
+    model_args = {**TINY, 'sf_head': sf_head}
+    weights = write_checkpoint(
+        tmp_path / 'w.pt', demo_root, model=model, model_args=model_args,
+        test_feeder_args={'window_size': 24},
+        state=batch_norms_drawn(model, model_args, seed=3),
+    )
+    out = tmp_path / 'model.onnx'
+    assert export_onnx.main(['--weights', weights, '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'the first test sample of' in printed and f'wrote {out} (opset 17)' in printed
+    assert [o.version for o in onnx.load(str(out)).opset_import if o.domain == ''] == [17]
+    rng = np.random.default_rng(4)
+    # traced on one sample of 24 frames; run on 3 of 40 and 2 of 9
+    for shape in ((3, 3, 40, 25, 2), (2, 3, 9, 25, 2)):
+        inputs = rng.normal(size=shape).astype(np.float32)
+        expected, got = pytorch_and_onnx(weights, out, inputs)
+        assert got.shape == (shape[0], 7)
+        assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+def test_refusals_write_nothing(tmp_path, demo_root, capsys, monkeypatch):
+    weights = write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'), model_args=TINY,
+                               layout='ntu25', test_feeder_args={'window_size': 8})
+    out = tmp_path / 'model.onnx'
+    assert export_onnx.main(['--weights', weights, '--out', str(out), '--opset', '12']) == 2
+    assert capsys.readouterr().err == 'error: --opset must be at least 17, got 12\n'
+    # No data here: the bundled NTU sample is used; a tolerance nothing meets refuses the file.
+    monkeypatch.setattr(export_onnx, 'TOLERANCE', -1.0)
+    assert export_onnx.main(['--weights', weights, '--out', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: onnxruntime vs PyTorch on ')
+    assert 'S001C001P001R001A005.skeleton: largest difference' in err
+    assert err.endswith(f'above the tolerance of -1; {out} not written\n')
+    assert not out.exists()
