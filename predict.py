@@ -31,6 +31,7 @@ from torchlight.files import atomic_write
 from torchlight.metrics import load_groups
 from torchlight.registry import ConfigError
 
+ROOT = os.path.dirname(os.path.abspath(__file__))
 # Input frames one window covers: 10 s at the 30 fps of NTU RGB+D, whose longest sample has 300
 # frames (NW-UCLA's 201, PKU-MMD's clips and the demo's fewer), so a prepared dataset's own
 # samples are scored whole, exactly as its test run scores them.
@@ -159,7 +160,7 @@ class Predictor:
     def read_class_names(self):
         """The class names in the run's data file, if it is here; else the class numbers."""
         num_class = self.meta['num_class']
-        data_path = self.config['test_feeder_args'].get('data_path')
+        data_path = run_path(self.config['test_feeder_args'].get('data_path'))
         names = stored_class_names(data_path, self.config.get('benchmark'))
         if len(names) == num_class:
             return list(names)
@@ -171,7 +172,7 @@ class Predictor:
 
     def read_groups(self):
         """{group: [class ids]} of the run's `ambiguous_groups` file, or None with a note."""
-        path = self.config.get('ambiguous_groups')
+        path = run_path(self.config.get('ambiguous_groups'))
         if path is None:
             return None
         try:
@@ -190,6 +191,15 @@ def run_settings(checkpoint, weights):
             f'preprocessing, layout, classes): give a last.pt or best.pt written by main.py'
         )
     return config, meta
+
+
+def run_path(path):
+    """A path of a run's config: as it is when it exists from here, else from the repository root
+    (the runs' relative paths are from where main.py ran, normally that root)."""
+    if path is None or os.path.isabs(path) or os.path.exists(path):
+        return path
+    from_root = os.path.join(ROOT, path)
+    return from_root if os.path.exists(from_root) else path
 
 
 def stored_class_names(data_path, benchmark):
@@ -260,14 +270,14 @@ def main(argv=None):
         predictor = Predictor(args.weights, span=args.span, stride=args.stride)
         # every input is read (and refused) before any is scored
         sequences = [(path, read_input(path)) for path in args.input]
+        for note in predictor.notes:
+            print(f'note: {note}', file=sys.stderr)
         results = []
         for path, frames in sequences:
             top = predictor.top(predictor.predict(frames, where=path), args.top)
             note = predictor.ambiguity(top)
             results.append({'input': path, 'top': top, 'ambiguous': note})
             print(describe(path, top, note))
-        for note in predictor.notes:
-            print(f'note: {note}', file=sys.stderr)
         if args.json:
             write_json(args.json, results)
     except ConfigError as err:

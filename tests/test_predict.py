@@ -72,7 +72,7 @@ def write_checkpoint(path, data_path, *, model_args, model='ctrgcn', feeder='ske
         'feeder': feeder, 'stream': stream, 'benchmark': benchmark,
         'test_feeder_args': {'data_path': data_path, **(test_feeder_args or {})},
         'model': model, 'model_args': model_args,
-        'ambiguous_groups': os.path.join(ROOT, 'config', 'ambiguous', 'demo.yaml'),
+        'ambiguous_groups': 'config/ambiguous/demo.yaml',  # from the root, as the configs say
     }
     meta = {'model': model, 'model_args': inference_args(model, model_args),
             'dataset': dataset, 'benchmark': benchmark, 'layout': layout, 'stream': stream,
@@ -153,6 +153,16 @@ def test_windows_without_a_skeleton_are_left_out(tmp_path, demo_root):
     np.testing.assert_allclose(predictor.predict(padded), predictor.predict(frames[:20]))
 
 
+def test_relative_run_paths_are_found_from_elsewhere(tmp_path, demo_root, monkeypatch):
+    weights = write_checkpoint(tmp_path / 'w.pt', os.path.relpath(demo_root, ROOT),
+                               model_args=SMALL)
+    monkeypatch.chdir(tmp_path)
+    predictor = Predictor(weights)
+    assert predictor.notes == []
+    assert predictor.class_names[:2] == ['wave', 'salute']
+    assert predictor.groups['wave vs salute'] == [0, 1]
+
+
 def test_class_numbers_and_a_note_without_the_run_data(tmp_path):
     predictor = Predictor(write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'),
                                            model_args=SMALL))
@@ -202,6 +212,12 @@ def test_two_dimensional_points_are_refused_by_a_three_channel_model(tmp_path, d
 
 # ------------------------------------------------------------- the test run's scores, real files
 
+
+def softmax(logits):
+    exp = np.exp(logits - logits.max())
+    return exp / exp.sum()
+
+
 FIXTURES = os.path.join(ROOT, 'tests', 'fixtures')
 REAL = {  # dataset: raw folder, benchmark, feeder, model arguments, stream
     'ntu60': ('ntu', 'xview', 'skeleton', {'num_class': 60}, 'joint'),
@@ -238,7 +254,8 @@ def test_predict_on_raw_files_gives_the_test_runs_scores(dataset, tmp_path):
     predictor = Predictor(weights)
     suffix = '.skeleton' if raw == 'ntu' else '.json'
     for name, scores in tested.items():
-        frames = read_input(os.path.join(FIXTURES, raw, name + suffix))
-        np.testing.assert_allclose(predictor.window_logits(frames)[0], scores, rtol=1e-5,
-                                   atol=1e-5 * np.abs(scores).max())
+        path = os.path.join(FIXTURES, raw, name + suffix)
+        np.testing.assert_allclose(predictor.window_logits(read_input(path))[0], scores,
+                                   rtol=1e-5, atol=1e-5 * np.abs(scores).max())
+        np.testing.assert_allclose(predictor.predict_file(path), softmax(scores), atol=1e-6)
     assert len(tested) == {'ntu60': 2, 'ntu120': 3, 'ucla': 1}[dataset]
