@@ -24,6 +24,7 @@ import torch
 from data.inputs import read_input
 from feeders import FEEDERS
 from feeders.feeder import open_split
+from feeders.pose2d import Pose2DTransforms
 from graph import get_layout
 from model import build_model
 from torchlight.checkpoint import apply_weights, load_checkpoint
@@ -71,37 +72,55 @@ class Predictor:
 
     # --------------------------------------------------------------------------------- scoring
 
-    def predict(self, frames, where='the array'):
-        """Class probabilities (K,) of one sequence (`where` names it in messages)."""
-        logits = torch.from_numpy(self.window_logits(frames, where))
+    def predict(self, frames, where='the array', image_size=None):
+        """Class probabilities (K,) of one sequence (`where` names it in messages; `image_size`
+        (height, width) of the video that 2D keypoints come from, see `model_inputs`)."""
+        logits = torch.from_numpy(self.window_logits(frames, where, image_size))
         return torch.softmax(logits.double(), dim=1).mean(0).numpy()
 
-    def predict_file(self, path):
+    def predict_file(self, path, image_size=None):
         """Class probabilities of the sequence in `path` (any kind data/inputs.py reads)."""
-        return self.predict(read_input(path), where=path)
+        return self.predict(read_input(path), where=path, image_size=image_size)
 
     @torch.no_grad()
-    def window_logits(self, frames, where='the array'):
+    def window_logits(self, frames, where='the array', image_size=None):
         """Logits (W, K) of each window of the sequence that holds a skeleton."""
-        batch = torch.from_numpy(self.model_inputs(frames, where))
+        batch = torch.from_numpy(self.model_inputs(frames, where, image_size))
         return torch.cat([self.model(part) for part in batch.split(WINDOWS_PER_BATCH)]).numpy()
 
-    def model_inputs(self, frames, where='the array'):
+    def model_inputs(self, frames, where='the array', image_size=None):
         """The model's inputs (W, C, T', V, M): each window of the sequence that holds a skeleton,
-        preprocessed as the test feeder preprocesses a sample."""
+        preprocessed as the test feeder preprocesses a sample. A 2D checkpoint scales keypoints by
+        the longer side of `image_size` (height, width) when given, else by the skeleton's
+        extent, as its feeder does for samples with and without a stored image size."""
+        info = {'where': where, **self.image_size_info(image_size)}
         frames = self.fit_persons(self.checked(frames, where))
         windows = [frames[start : start + self.span]
                    for start in window_starts(len(frames), self.span, self.stride)]
         rng = np.random.default_rng(0)  # test-time transforms draw nothing; seeded all the same
         inputs = [
             # (T, M, V, C) → (C, T, V, M)
-            self.transforms(window.transpose(3, 0, 2, 1), rng, {'where': where})
+            self.transforms(window.transpose(3, 0, 2, 1), rng, info)
             for window in windows
             if window.any()
         ]
         if not inputs:
             raise ConfigError(f'{where}: every joint coordinate is zero')
         return np.stack(inputs)
+
+    def image_size_info(self, image_size):
+        """{'image_size': (height, width)} for the transforms; refused where they take none."""
+        if image_size is None:
+            return {}
+        if not isinstance(self.transforms, Pose2DTransforms):
+            raise ConfigError(
+                f"an image size is for 2D keypoints; {self.weights} was trained with the "
+                f"{self.config['feeder']} feeder, which does not scale by the image"
+            )
+        height, width = image_size
+        if min(height, width) < 1:
+            raise ConfigError(f'the image size must be positive, got {height} x {width}')
+        return {'image_size': (int(height), int(width))}
 
     def checked(self, frames, where):
         """`frames` as float32 (T, M, V, C) (a (T, V, C) array is one person), refused naming
@@ -244,7 +263,17 @@ def parse_args(argv):
     parser.add_argument('--span', type=int, default=DEFAULT_SPAN,
                         help='input frames per window (default %(default)s)')
     parser.add_argument('--stride', type=int, help='frames between windows (default: span // 2)')
+    parser.add_argument('--image-size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
+                        help='2D checkpoints: the size of the video the keypoints come from')
     return parser.parse_args(argv)
+
+
+def scale_notes(predictor, image_size):
+    """A note when 2D keypoints are scaled by their extent for want of an image size."""
+    if image_size is not None or not isinstance(predictor.transforms, Pose2DTransforms):
+        return []
+    return ['2D keypoints scaled by the skeleton\'s extent; if the run\'s data stored image sizes '
+            '(pyskl files, the 2D demo), give the video\'s --image-size HEIGHT WIDTH']
 
 
 def describe(path, top, note):
@@ -268,13 +297,15 @@ def main(argv=None):
         if args.top < 1:
             raise ConfigError(f'--top must be at least 1, got {args.top}')
         predictor = Predictor(args.weights, span=args.span, stride=args.stride)
+        predictor.image_size_info(args.image_size)  # refused before any input is read
         # every input is read (and refused) before any is scored
         sequences = [(path, read_input(path)) for path in args.input]
-        for note in predictor.notes:
+        for note in predictor.notes + scale_notes(predictor, args.image_size):
             print(f'note: {note}', file=sys.stderr)
         results = []
         for path, frames in sequences:
-            top = predictor.top(predictor.predict(frames, where=path), args.top)
+            probabilities = predictor.predict(frames, where=path, image_size=args.image_size)
+            top = predictor.top(probabilities, args.top)
             note = predictor.ambiguity(top)
             results.append({'input': path, 'top': top, 'ambiguous': note})
             print(describe(path, top, note))

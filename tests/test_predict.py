@@ -12,7 +12,8 @@ import torch
 
 from data.inputs import read_input
 from data.prepare import main as prepare_main
-from data.storage import write_split
+from data.storage import read_index, write_split
+from data.synthetic import generate
 from feeders import FEEDERS, build_feeder
 from feeders.transforms import crop_resize
 from main import main
@@ -196,12 +197,34 @@ def test_refusals_name_the_input_and_the_checkpoint(tmp_path, demo_root, capsys)
          'error: --top must be at least 1, got 0'),
         (['--weights', weights, '--input', str(coco), '--span', '0'],
          'error: --span must be a whole number of frames >= 1, got 0'),
+        (['--weights', weights, '--input', str(coco), '--image-size', '480', '640'],
+         f'error: an image size is for 2D keypoints; {weights} was trained with the skeleton '
+         f'feeder, which does not scale by the image'),
     ]
     for argv, message in cases:
         assert predict_main([*argv, '--json', str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(message) and err.count('\n') == 1, err
     assert not out.exists()
+
+
+def test_2d_keypoints_are_scaled_by_the_longer_side_of_the_image(tmp_path, capsys):
+    weights = write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'), feeder='pose2d',
+                               layout='coco17', model_args={**SMALL, **COCO})
+    predictor = Predictor(weights)
+    rng = np.random.default_rng(5)
+    # (T, V, 3): pixels in a 640-wide image, scores
+    frames = np.concatenate([rng.uniform(0, 480, (20, 17, 2)), rng.uniform(0.5, 1, (20, 17, 1))],
+                            axis=-1)
+    doubled = frames * [2, 2, 1]
+    np.testing.assert_allclose(predictor.predict(doubled, image_size=(960, 1280)),
+                               predictor.predict(frames, image_size=(480, 640)), atol=1e-6)
+    assert np.abs(predictor.predict(frames, image_size=(480, 1280))
+                  - predictor.predict(frames, image_size=(480, 640))).max() > 1e-4
+    sequence = tmp_path / 'pose.npy'
+    np.save(sequence, frames)
+    assert predict_main(['--weights', weights, '--input', str(sequence)]) == 0
+    assert "note: 2D keypoints scaled by the skeleton's extent" in capsys.readouterr().err
 
 
 def test_two_dimensional_points_are_refused_by_a_three_channel_model(tmp_path, demo_root):
@@ -219,27 +242,24 @@ def softmax(logits):
 
 
 FIXTURES = os.path.join(ROOT, 'tests', 'fixtures')
-REAL = {  # dataset: raw folder, benchmark, feeder, model arguments, stream
-    'ntu60': ('ntu', 'xview', 'skeleton', {'num_class': 60}, 'joint'),
-    'ntu120': ('ntu', 'xset', 'skeleton', {'num_class': 120}, 'bone'),
-    'ucla': ('nwucla', 'xview', 'ucla', {'num_class': 10, 'num_point': 20, 'num_person': 1,
-                                          'graph': 'ucla20'}, 'joint_motion'),
+COCO = {'num_point': 17, 'num_person': 1, 'graph': 'coco17'}
+# dataset: preparation arguments, benchmark, feeder, model arguments, stream
+REAL = {
+    'ntu60': (['--raw', f'{FIXTURES}/ntu'], 'xview', 'skeleton', {'num_class': 60}, 'joint'),
+    'ntu120': (['--raw', f'{FIXTURES}/ntu'], 'xset', 'skeleton', {'num_class': 120}, 'bone'),
+    'ucla': (['--raw', f'{FIXTURES}/nwucla'], 'xview', 'ucla',
+             {'num_class': 10, 'num_point': 20, 'num_person': 1, 'graph': 'ucla20'},
+             'joint_motion'),
+    'custom': (['--raw', f'{FIXTURES}/custom', '--layout', 'coco17', '--persons', '1'],
+               'default', 'pose2d', {'num_class': 3, **COCO}, 'bone_motion'),
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('dataset', sorted(REAL))
-def test_predict_on_raw_files_gives_the_test_runs_scores(dataset, tmp_path):
-    raw, benchmark, feeder, model_args, stream = REAL[dataset]
-    out = tmp_path / dataset
-    assert prepare_main([dataset, '--raw', os.path.join(FIXTURES, raw), '--out', str(out),
-                         '--workers', '1']) == 0
-    data_path = str(out / f'{dataset}.h5')
-    model_args = {**SMALL, **model_args}
-    layout = model_args.get('graph', 'ntu25')
+def scores_of_a_test_run(tmp_path, data_path, *, dataset, benchmark, feeder, model_args, stream):
+    """(checkpoint, {sample name: logits} that `main.py --phase test` writes for it)."""
     weights = write_checkpoint(
         tmp_path / 'w.pt', data_path, model_args=model_args, feeder=feeder, dataset=dataset,
-        benchmark=benchmark, layout=layout, stream=stream,
+        benchmark=benchmark, layout=model_args.get('graph', 'ntu25'), stream=stream,
     )
     config = tmp_path / 'test.yaml'
     config.write_text(json.dumps({
@@ -250,12 +270,46 @@ def test_predict_on_raw_files_gives_the_test_runs_scores(dataset, tmp_path):
     assert main(['--config', str(config)]) == 0
     score_file, = glob.glob(str(tmp_path / 'run' / 'test_*' / '*test_score.pkl'))
     with open(score_file, 'rb') as f:
-        tested = pickle.load(f)
+        return weights, pickle.load(f)
+
+
+def assert_same_logits(predicted, tested):
+    np.testing.assert_allclose(predicted, tested, rtol=1e-5, atol=1e-5 * np.abs(tested).max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('dataset', sorted(REAL))
+def test_predict_on_raw_files_gives_the_test_runs_scores(dataset, tmp_path):
+    prepare_args, benchmark, feeder, model_args, stream = REAL[dataset]
+    out = tmp_path / dataset
+    assert prepare_main([dataset, *prepare_args, '--out', str(out), '--workers', '1']) == 0
+    weights, tested = scores_of_a_test_run(
+        tmp_path, glob.glob(str(out / '*.h5'))[0], dataset=dataset, benchmark=benchmark,
+        feeder=feeder, model_args={**SMALL, **model_args}, stream=stream,
+    )
     predictor = Predictor(weights)
-    suffix = '.skeleton' if raw == 'ntu' else '.json'
     for name, scores in tested.items():
-        path = os.path.join(FIXTURES, raw, name + suffix)
-        np.testing.assert_allclose(predictor.window_logits(read_input(path))[0], scores,
-                                   rtol=1e-5, atol=1e-5 * np.abs(scores).max())
+        path, = glob.glob(os.path.join(prepare_args[1], name + '.*'))
+        assert_same_logits(predictor.window_logits(read_input(path))[0], scores)
         np.testing.assert_allclose(predictor.predict_file(path), softmax(scores), atol=1e-6)
-    assert len(tested) == {'ntu60': 2, 'ntu120': 3, 'ucla': 1}[dataset]
+    assert len(tested) == {'ntu60': 2, 'ntu120': 3, 'ucla': 1, 'custom': 1}[dataset]
+
+
+@pytest.mark.slow
+def test_2d_keypoints_with_their_image_size_give_the_test_runs_scores(tmp_path):
+    root = tmp_path / 'coco2d'
+    generate(str(root), layout='coco17')  # the 2D demo, whose samples record their image size
+    weights, tested = scores_of_a_test_run(
+        tmp_path, str(root), dataset='demo', benchmark='xsub', feeder='demo2d',
+        model_args={**SMALL, **COCO}, stream='joint',
+    )
+    test_split = read_index(str(root / 'test.h5'))
+    frames_of = build_feeder('demo2d', data_path=str(root), split='test').reader
+    predictor = Predictor(weights)
+    for index in range(0, len(test_split['names']), 40):
+        name, image_size = test_split['names'][index], test_split['image_size'][index]
+        assert_same_logits(predictor.window_logits(frames_of[index], image_size=image_size)[0],
+                           tested[name])
+        # scaled by the extent instead, the scores are others
+        extent = predictor.window_logits(frames_of[index])[0]
+        assert np.abs(extent - tested[name]).max() > 1e-3 * np.abs(tested[name]).max()
