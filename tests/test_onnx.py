@@ -83,3 +83,17 @@ def test_refusals_write_nothing(tmp_path, demo_root, capsys, monkeypatch):
     assert 'S001C001P001R001A005.skeleton: largest difference' in err
     assert err.endswith(f'above the tolerance of -1; {out} not written\n')
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_2d_checkpoint_without_its_data_is_checked_on_the_bundled_coco_sample(tmp_path, capsys):
+    weights = write_checkpoint(
+        tmp_path / 'w.pt', str(tmp_path / 'gone'), feeder='pose2d', layout='coco17',
+        model_args={**TINY, 'num_point': 17, 'num_person': 1, 'graph': 'coco17'},
+    )
+    out = tmp_path / 'pose.onnx'
+    assert export_onnx.main(['--weights', weights, '--out', str(out)]) == 0
+    assert 'custom/wave_01.json: largest difference' in capsys.readouterr().out
+    inputs = np.random.default_rng(6).normal(size=(2, 3, 30, 17, 1)).astype(np.float32)
+    expected, got = pytorch_and_onnx(weights, out, inputs)
+    assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()

@@ -35,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_FILES = {
     'ntu25': os.path.join(ROOT, 'tests', 'fixtures', 'ntu', 'S001C001P001R001A005.skeleton'),
     'ucla20': os.path.join(ROOT, 'tests', 'fixtures', 'nwucla', 'a01_s01_e00_v01.json'),
+    'coco17': os.path.join(ROOT, 'tests', 'fixtures', 'custom', 'wave_01.json'),
 }
 TOLERANCE = 1e-4  # of the largest logit
 MIN_OPSET = 17
