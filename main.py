@@ -1,7 +1,8 @@
 """Train or test a skeleton action recognition model: python main.py --config config/demo/joint.yaml
 
 The composition point: the config names a model and a feeder; this file builds them and hands them
-to the loop (torchlight/, which knows neither).
+to the loop (torchlight/, which knows neither). With `seeds: [1, 2, 3]` (or `--seeds 1 2 3`) it
+trains the config once per seed, one after the other, each in its own `<work_dir>/seed<N>`.
 """
 
 import os
@@ -16,7 +17,7 @@ from torchlight.distributed import Context
 from torchlight.log import close_logger, make_logger, silent_logger
 from torchlight.registry import ConfigError
 from torchlight.trainer import Trainer, seed_everything, select_device
-from torchlight.workdir import new_test_folder, open_training_folder
+from torchlight.workdir import is_run, new_test_folder, open_training_folder
 
 COMPONENTS = {'model': MODELS, 'feeder': FEEDERS}
 
@@ -24,6 +25,30 @@ COMPONENTS = {'model': MODELS, 'feeder': FEEDERS}
 def parse_args(argv=None):
     """(resolved config, run flags): the command line, the named components' arguments checked."""
     return config.parse_args(argv, COMPONENTS)
+
+
+def seed_runs(cfg, flags):
+    """[(config, flags)] of the runs to do: the config itself, or with `seeds` one run per seed in
+    `<work_dir>/seed<N>`, whose saved config holds its own seed and no sweep (so that it reruns,
+    tests and resumes alone). With --resume, the seeds already finished are skipped and those never
+    started start afresh."""
+    if cfg['seeds'] is None:
+        return [(cfg, flags)]
+    if os.path.isdir(cfg['work_dir']) and is_run(cfg['work_dir']):
+        raise ConfigError(f"seeds: work_dir {cfg['work_dir']} holds a single run; a sweep writes "
+                          f"its seed<N> folders into a folder of its own (choose another "
+                          f"--work-dir)")
+    runs = []
+    for seed in cfg['seeds']:
+        work_dir = os.path.join(cfg['work_dir'], f'seed{seed}')
+        run_flags = flags
+        if flags['resume']:
+            if os.path.isfile(os.path.join(work_dir, 'results.json')):
+                print(f'seed {seed}: {work_dir} is finished; skipped')
+                continue
+            run_flags = {**flags, 'resume': os.path.isfile(os.path.join(work_dir, 'last.pt'))}
+        runs.append(({**cfg, 'seed': seed, 'seeds': None, 'work_dir': work_dir}, run_flags))
+    return runs
 
 
 def build_datasets(cfg):
@@ -68,8 +93,8 @@ class Session:
     def __init__(self):
         self.context, self.lock, self.notes = Context(), None, []
 
-    def start(self, argv):
-        cfg, self.flags = parse_args(argv)
+    def start(self, cfg, flags):
+        self.flags = flags
         self.context = distributed.init_from_environment(
             use_cuda=select_device(cfg['device']).type == 'cuda'
         )
@@ -130,20 +155,37 @@ class Session:
     def close(self):
         if self.lock is not None:
             self.lock.release()
-        distributed.shutdown()
 
 
-def main(argv=None):
-    """One process, or one of the processes of `torchrun --nproc_per_node N main.py ...` (DDP)."""
+def run_once(cfg, flags):
+    """One run of the config; 0, or 2 after printing the error."""
     session = Session()
     try:
-        session.start(argv)
+        session.start(cfg, flags)
     except ConfigError as err:
         if session.context.is_main:
             print(f'error: {err}', file=sys.stderr)
         session.close()
         return 2
     return session.run()
+
+
+def main(argv=None):
+    """One process, or one of the processes of `torchrun --nproc_per_node N main.py ...` (DDP);
+    a seeds sweep keeps one process group for all its runs and stops at the first that fails."""
+    try:
+        runs = seed_runs(*parse_args(argv))
+    except ConfigError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    try:
+        for cfg, flags in runs:
+            status = run_once(cfg, flags)
+            if status:
+                return status
+    finally:
+        distributed.shutdown()
+    return 0
 
 
 if __name__ == '__main__':

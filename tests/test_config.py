@@ -101,7 +101,8 @@ def test_defaults_fill_what_the_config_leaves_out(tmp_path):
         ('- a list\n', 'must hold a mapping'),
         (
             'model: ctrgcn\nfeeder: demo\nloss_args: {sf_redundancy: 1}\n',
-            r'bad.yaml: loss_args was removed: the auxiliary loss weights are model arguments now, e.g. '
+            r'bad.yaml: loss_args was removed: the auxiliary loss weights are model arguments '
+            r'now, e.g. '
             r'model_args: \{sf_head: \{loss_weights: \{redundancy: 0.1, consistency: 0.1\}\}\}$',
         ),
         (
@@ -181,3 +182,51 @@ def test_learning_rate_schedule_by_hand():
     assert [cosine(e) for e in (0, 1, 2, 7, 11)] == pytest.approx(
         [0.5, 1.0, 1.0, 0.5, (1 + math.cos(0.9 * math.pi)) / 2]
     )
+
+
+def test_a_seeds_sweep_is_one_run_per_seed_in_its_own_folder(tmp_path):
+    from main import seed_runs
+
+    work_dir = str(tmp_path / 'sweep')
+    cfg, flags = parse_args(['--config', DEMO, '--seeds', '3', '1', '--work-dir', work_dir])
+    runs = seed_runs(cfg, flags)
+    assert [(c['seed'], c['seeds'], c['work_dir']) for c, _ in runs] == [
+        (3, None, f'{work_dir}/seed3'),
+        (1, None, f'{work_dir}/seed1'),
+    ]
+    # every other key as the sweep's
+    assert all({k: v for k, v in c.items() if k not in ('seed', 'seeds', 'work_dir')}
+               == {k: v for k, v in cfg.items() if k not in ('seed', 'seeds', 'work_dir')}
+               for c, _ in runs)
+    # --resume: seed 3 finished (skipped), seed 1 interrupted (resumed), seed 2 never started
+    (tmp_path / 'sweep' / 'seed3').mkdir(parents=True)
+    (tmp_path / 'sweep' / 'seed3' / 'results.json').write_text('{}')
+    (tmp_path / 'sweep' / 'seed1').mkdir()
+    (tmp_path / 'sweep' / 'seed1' / 'last.pt').write_text('')
+    cfg, flags = parse_args(['--config', DEMO, '--seeds', '3', '1', '2', '--work-dir', work_dir,
+                             '--resume'])
+    assert [(c['seed'], f['resume']) for c, f in seed_runs(cfg, flags)] == [(1, True), (2, False)]
+    assert parse_args(['--config', DEMO, '--seeds', 'null'])[0]['seeds'] is None
+
+
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (['--seeds', '1', '2', '1'], 'seeds lists seed 1 twice'),
+        (['--seeds', '1', '-2'], r'seeds must be a list \(each item an integer >= 0\) or null'),
+        (['--seeds', '1', '--phase', 'test', '--weights', 'w.pt'], 'seeds sweeps train'),
+    ],
+)
+def test_bad_seeds_are_named(args, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_args(['--config', DEMO, *args])
+
+
+def test_a_sweep_is_refused_in_the_folder_of_a_single_run(tmp_path):
+    from main import seed_runs
+
+    (tmp_path / 'config.yaml').write_text('seed: 1\n')
+    (tmp_path / 'results.json').write_text('{}')
+    cfg, flags = parse_args(['--config', DEMO, '--seeds', '1', '--work-dir', str(tmp_path)])
+    with pytest.raises(ConfigError, match='holds a single run; a sweep writes its seed<N> folders'):
+        seed_runs(cfg, flags)

@@ -251,3 +251,25 @@ def test_bf16_autocast_on_cpu_trains_and_fp16_needs_cuda(tiny_config, tmp_path, 
             main(['--config', config, '--amp', 'fp16', '--work-dir', str(tmp_path / 'fp16')]) == 2
         )
         assert 'amp fp16 needs CUDA; on CPU use amp bf16' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_seeds_sweep_trains_each_seed_as_its_single_run_would(tiny_config, tmp_path, capsys):
+    path, _ = tiny_config
+    sweep, single = str(tmp_path / 'sweep'), str(tmp_path / 'single')
+    run('--config', path, '--num_epoch', '1', '--seeds', '1', '2', '--work-dir', sweep)
+    run('--config', path, '--num_epoch', '1', '--seed', '2', '--work-dir', single)
+    assert sorted(os.listdir(sweep)) == ['seed1', 'seed2']
+    saved = read_config(os.path.join(sweep, 'seed2'))
+    assert (saved['seed'], saved['seeds'], saved['work_dir']) == (2, None, f'{sweep}/seed2')
+    assert_same_weights(os.path.join(sweep, 'seed2', 'last.pt'), os.path.join(single, 'last.pt'))
+    seed1 = load_checkpoint(os.path.join(sweep, 'seed1', 'last.pt'))['model']
+    seed2 = load_checkpoint(os.path.join(sweep, 'seed2', 'last.pt'))['model']
+    assert not torch.equal(seed1['fc.weight'], seed2['fc.weight'])
+    # resuming a finished sweep skips every seed and rewrites nothing
+    before = os.path.getmtime(os.path.join(sweep, 'seed1', 'results.json'))
+    capsys.readouterr()
+    run('--config', path, '--num_epoch', '1', '--seeds', '1', '2', '--work-dir', sweep,
+        '--resume')
+    assert capsys.readouterr().out.count('is finished; skipped') == 2
+    assert os.path.getmtime(os.path.join(sweep, 'seed1', 'results.json')) == before

@@ -43,6 +43,11 @@ OPTIONS = {
         None, Optional[str], 'checkpoint to test (phase test) or to start training from'
     ),
     'seed': Option(1, Count, 'random seed of weights, shuffling and augmentation'),
+    'seeds': Option(
+        None,
+        Optional[list[Count]],
+        'train once per seed, one after the other, each in <work_dir>/seed<N> (replaces seed)',
+    ),
     'device': Option('auto', Any, 'auto (CUDA if present) | cpu | a GPU id'),
     'model': Option(None, Optional[str], 'model name: ctrgcn | tcagcn | stgcn'),
     'model_args': Option({}, dict, "the model builder's arguments, e.g. sf_head.groups=8"),
@@ -98,7 +103,15 @@ REMOVED_FEEDER_KEYS = ('bone', 'vel')
 SHARED_FEEDER_KEYS = ('stream', 'benchmark')
 DEFAULTS = {key: option.default for key, option in OPTIONS.items()}
 DICT_KEYS = [k for k, v in DEFAULTS.items() if isinstance(v, dict)]
-LIST_KEYS = [k for k, option in OPTIONS.items() if typing.get_origin(option.kind) is list]
+
+
+def is_list(kind):
+    """Whether a key's type is a list, or a list or null."""
+    options = typing.get_args(kind) if typing.get_origin(kind) is typing.Union else (kind,)
+    return any(typing.get_origin(option) is list for option in options)
+
+
+LIST_KEYS = [k for k, option in OPTIONS.items() if is_list(option.kind)]
 # What --resume may change: the number of epochs (raised only), what does not change the results,
 # and where the run is.
 RESUME_MAY_CHANGE = ('num_epoch', 'num_worker', 'work_dir')
@@ -199,7 +212,9 @@ def override(cfg, key, tokens):
         cfg[key] = args
     else:
         values = [parse_value(t) for t in tokens]
-        cfg[key] = values if len(values) > 1 or key in LIST_KEYS else values[0]
+        # `--seeds null` turns a list key off; any other single value of a list key is a list
+        as_list = len(values) > 1 or (key in LIST_KEYS and values != [None])
+        cfg[key] = values if as_list else values[0]
 
 
 def build_parser():
@@ -290,9 +305,23 @@ def validate(cfg, components=None):
     _require(cfg['phase'] == 'train' or cfg['weights'], 'phase test needs --weights <checkpoint>')
     # torch's SGD refuses Nesterov without momentum, deep inside the optimiser.
     _require(not (cfg['nesterov'] and cfg['momentum'] == 0), 'nesterov: true needs momentum > 0')
+    check_seeds(cfg)
     parse_device(cfg['device'])
     if components:
         check_components(cfg, components['model'], components['feeder'])
+
+
+def check_seeds(cfg):
+    seeds = cfg['seeds']
+    if seeds is None:
+        return
+    _require(seeds, 'seeds must list at least one seed (or be null for one run with seed)')
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    _require(not repeated, f'seeds lists seed {repeated[0] if repeated else ""} twice')
+    _require(
+        cfg['phase'] == 'train',
+        'seeds sweeps train; test each seed\'s run with its own <work_dir>/seed<N>/config.yaml',
+    )
 
 
 def check_components(cfg, models, feeders):
