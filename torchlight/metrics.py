@@ -5,7 +5,9 @@ All accuracies are returned in percent. Scores are (N, K) arrays (logits or prob
 (N,) ints.
 """
 
+import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,6 +67,33 @@ def ambiguous_metrics(cm, groups):
         100.0 * float(np.trace(cm[np.ix_(members, members)])) / total if total else float('nan')
     )
     return {'accuracy': accuracy, 'samples': total, 'groups': per_group}
+
+
+class McNemar(NamedTuple):
+    """McNemar's exact test of two classifiers on the same samples: how many only the first and
+    only the second got right, and the two-sided p-value of equal accuracy."""
+
+    only_first: int
+    only_second: int
+    p_value: float
+
+
+def mcnemar_exact(first_correct, second_correct):
+    """McNemar's exact test on two runs' per-sample correctness (booleans, the same samples in the
+    same order).
+
+    Only the n = b + c samples that one run got right and the other wrong carry information; if
+    both runs are equally accurate, each of them is b's or c's with probability 1/2, so b follows
+    Binomial(n, 1/2). p = P(a count at least as far from n/2 as the one seen) = 2 · P(X <= min(b,
+    c)), at most 1; computed exactly with integers.
+    """
+    first, second = np.asarray(first_correct, bool), np.asarray(second_correct, bool)
+    if first.shape != second.shape:
+        raise ValueError(f'correctness of {first.shape} and {second.shape} samples')
+    only_first, only_second = int(np.sum(first & ~second)), int(np.sum(second & ~first))
+    discordant = only_first + only_second
+    tail = sum(math.comb(discordant, k) for k in range(min(only_first, only_second) + 1))
+    return McNemar(only_first, only_second, min(1.0, 2 * tail / 2**discordant))
 
 
 def evaluate_scores(scores, labels, num_class, groups=None):
