@@ -233,11 +233,15 @@ def stored_class_names(data_path, benchmark):
 
 def check_windows(span, stride):
     """(span, stride) in frames, stride defaulting to span // 2."""
+    check_frames('span', span)
     stride = max(1, span // 2) if stride is None else stride
-    for name, value in (('span', span), ('stride', stride)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f'--{name} must be a whole number of frames >= 1, got {value!r}')
+    check_frames('stride', stride)
     return span, stride
+
+
+def check_frames(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f'--{name} must be a whole number of frames >= 1, got {value!r}')
 
 
 def window_starts(length, span, stride):
@@ -296,6 +300,8 @@ def main(argv=None):
     try:
         if args.top < 1:
             raise ConfigError(f'--top must be at least 1, got {args.top}')
+        if args.json and not os.path.isdir(os.path.dirname(args.json) or '.'):
+            raise ConfigError(f'--json {args.json}: its folder does not exist')
         predictor = Predictor(args.weights, span=args.span, stride=args.stride)
         predictor.image_size_info(args.image_size)  # refused before any input is read
         # every input is read (and refused) before any is scored

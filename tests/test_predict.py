@@ -197,6 +197,8 @@ def test_refusals_name_the_input_and_the_checkpoint(tmp_path, demo_root, capsys)
          'error: --top must be at least 1, got 0'),
         (['--weights', weights, '--input', str(coco), '--span', '0'],
          'error: --span must be a whole number of frames >= 1, got 0'),
+        (['--weights', weights, '--input', str(coco), '--stride', '-2'],
+         'error: --stride must be a whole number of frames >= 1, got -2'),
         (['--weights', weights, '--input', str(coco), '--image-size', '480', '640'],
          f'error: an image size is for 2D keypoints; {weights} was trained with the skeleton '
          f'feeder, which does not scale by the image'),
@@ -206,6 +208,9 @@ def test_refusals_name_the_input_and_the_checkpoint(tmp_path, demo_root, capsys)
         err = capsys.readouterr().err
         assert err.startswith(message) and err.count('\n') == 1, err
     assert not out.exists()
+    nowhere = tmp_path / 'no' / 'out.json'
+    assert predict_main(['--weights', weights, '--input', str(coco), '--json', str(nowhere)]) == 2
+    assert capsys.readouterr().err == f'error: --json {nowhere}: its folder does not exist\n'
 
 
 def test_2d_keypoints_are_scaled_by_the_longer_side_of_the_image(tmp_path, capsys):
