@@ -13,11 +13,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def fake_run(
-    folder, demo_root, wrong, *, model='ctrgcn', sf_head=False, stream='joint', epoch=3, test=None
+    folder,
+    demo_root,
+    wrong,
+    *,
+    model='ctrgcn',
+    sf_head=False,
+    stream='joint',
+    epoch=3,
+    test=None,
+    seed=None,
 ):
     """A finished demo run whose test predictions are right but for `wrong` {sample index:
     predicted class}; its best and last epoch are `epoch`, with `test` metrics (default: the top-1
-    of those predictions). Returns (folder, test labels)."""
+    of those predictions); its config records `seed` if given. Returns (folder, test labels)."""
     os.makedirs(folder)
     split = build_feeder('skeleton', data_path=demo_root, split='test')
     predicted = split.labels.copy()
@@ -32,6 +41,7 @@ def fake_run(
             f"stream: {stream}\nmodel: {model}\n"
             f"model_args: {{sf_head: {'{groups: 2}' if sf_head else 'null'}}}\n"
             f"ambiguous_groups: {os.path.join(ROOT, 'config/ambiguous/demo.yaml')}\n"
+            + (f'seed: {seed}\n' if seed is not None else '')
         )
     test = test or {'top1': 100.0 * float(np.mean(predicted == split.labels))}
     entry = {'epoch': epoch, 'test': test, 'scores': scores}
@@ -43,3 +53,11 @@ def fake_run(
     with open(os.path.join(folder, 'results.json'), 'w') as f:
         json.dump(results, f)
     return str(folder), split.labels
+
+
+def fake_separability(folder, groups, *, epoch='last', checkpoint_epoch=3):
+    """The separability file that tools/embed.py writes, with `groups` {group: {'silhouette',
+    'knn', 'probe'}} measured on the checkpoint of `checkpoint_epoch`."""
+    record = {'epoch': epoch, 'checkpoint_epoch': checkpoint_epoch, 'groups': groups}
+    with open(os.path.join(folder, f'separability_{epoch}.json'), 'w') as f:
+        json.dump(record, f)

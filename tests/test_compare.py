@@ -7,9 +7,32 @@ import numpy as np
 import pytest
 
 from feeders import build_feeder
-from tests.runs import fake_run
+from tests.runs import fake_run, fake_separability
 from tools.compare import confusion_changes, most_confused_pairs
 from tools.compare import main as compare_main
+from torchlight.metrics import mcnemar_exact
+
+
+def test_mcnemar_by_hand():
+    # 10 samples: both right on 0-1, both wrong on 2, only A right on 3, only B right on 4-9.
+    a = np.array([1, 1, 0, 1, 0, 0, 0, 0, 0, 0], bool)
+    b = np.array([1, 1, 0, 0, 1, 1, 1, 1, 1, 1], bool)
+    # 7 discordant samples, 1 of them A's: P(X <= 1) for X ~ Binomial(7, 1/2) is (1 + 7) / 128;
+    # two-sided, twice that: 0.125.
+    assert mcnemar_exact(a, b) == (1, 6, 0.125)
+    assert mcnemar_exact(b, a) == (6, 1, 0.125)
+    # an even split, and no discordant sample at all, say nothing: p = 1
+    assert mcnemar_exact([1, 0, 1], [0, 1, 1]) == (1, 1, 1.0)
+    assert mcnemar_exact([1, 0], [1, 0]) == (0, 0, 1.0)
+
+
+@pytest.mark.parametrize('only_a, only_b', [(0, 5), (3, 17), (40, 61), (250, 180)])
+def test_mcnemar_agrees_with_scipys_binomial_test(only_a, only_b):
+    stats = pytest.importorskip('scipy.stats')
+    a = np.array([True] * only_a + [False] * only_b + [True] * 9)
+    b = np.array([False] * only_a + [True] * only_b + [True] * 9)
+    expected = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert mcnemar_exact(a, b).p_value == pytest.approx(expected, rel=1e-12)
 
 
 def test_pairs_by_hand():
@@ -46,8 +69,13 @@ def test_comparison_by_hand(tmp_path, demo_root, capsys):
     out = capsys.readouterr().out
     # Top-1: (360 - 16) / 360 = 95.56 %, (360 - 8) / 360 = 97.78 %.
     assert 'overall top-1: baseline 95.56 %, SF-Head 97.78 %, difference +2.22' in out
-    # wave vs salute: 72 samples, 12 wrong → 83.33 %, then 2 wrong → 97.22 %.
-    assert row(out, 'wave vs salute') == ['83.33%', '97.22%', '+13.89', '72']
+    # Only the baseline right: claps 4 and 5; only SF-Head: waves 2-8 and salutes 0-2 (10). Of 12
+    # discordant samples 2 are the baseline's: p = 2 (1 + 12 + 66) / 2^12 = 0.0386.
+    assert "McNemar's exact test: only baseline right 2, only SF-Head right 10, p = 0.0386" in out
+    # wave vs salute: 72 samples, 12 wrong → 83.33 %, then 2 wrong → 97.22 %; the 10 samples
+    # that only SF-Head got right against none: p = 2 / 2^10 = 0.00195.
+    assert row(out, 'wave vs salute') == ['83.33%', '97.22%', '+13.89', '72', '0', '10', '0.00195']
+    assert row(out, 'jump up vs hop') == ['100.00%', '100.00%', '+0.00', '72', '0', '0', '1']
     # Per class: wave 27/36 = 75.00 → 34/36 = 94.44; salute 33/36 = 91.67 → 100.
     assert row(out, 'wave') == ['75.00%', '94.44%', '+19.44', '36']
     assert row(out, 'salute') == ['91.67%', '100.00%', '+8.33', '36']
@@ -58,6 +86,25 @@ def test_comparison_by_hand(tmp_path, demo_root, capsys):
         'confusion_ambiguous_SF-Head.png',
         'confusion_ambiguous_baseline.png',
     ]
+
+
+def test_separability_sits_beside_the_group_accuracies(tmp_path, demo_root, capsys):
+    base, _ = fake_run(tmp_path / 'base', demo_root, {})
+    other, _ = fake_run(tmp_path / 'sf', demo_root, {})
+    fake_separability(base, {'wave vs salute': {'silhouette': 0.1, 'knn': 60.0, 'probe': 87.5}})
+    fake_separability(other, {'wave vs salute': {'silhouette': 0.35, 'knn': 75.25, 'probe': 90}})
+    assert compare_main([base, other, '--epoch', 'last']) == 0
+    out = capsys.readouterr().out
+    assert row(out, 'wave vs salute')[7:] == ['0.10', '→', '0.35', '60.0', '→', '75.2',
+                                              '87.5', '→', '90.0']
+    # a group that tools/embed.py did not measure
+    assert row(out, 'jump up vs hop')[7:] == ['—', '→', '—'] * 3
+    # measured on a checkpoint that is no longer the run's last epoch: left out, and said so
+    fake_separability(other, {'wave vs salute': {'silhouette': 0.35}}, checkpoint_epoch=2)
+    assert compare_main([base, other, '--epoch', 'last']) == 0
+    out = capsys.readouterr().out
+    assert 'separability_last.json measured epoch 2, but the run\'s last epoch is now 3' in out
+    assert row(out, 'wave vs salute')[7:] == ['0.10', '→', '—', '60.0', '→', '—', '87.5', '→', '—']
 
 
 def test_one_run_lists_and_writes_its_most_confused_pairs(tmp_path, demo_root, capsys):

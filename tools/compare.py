@@ -8,6 +8,10 @@ split.
 With two runs it prints overall accuracies, then per group of confusable classes (`--groups`,
 default the runs' `ambiguous_groups`) and per class of those groups: the accuracy of each run, the
 difference and the sample count; then the class pairs whose mutual confusion fell and rose most.
+Overall and per group, McNemar's exact test on the samples that only one run got right says
+whether the difference is more than chance (counts and two-sided p-value). Where tools/embed.py
+has measured a run's epoch (`<run>/separability_<epoch>.json`), each group's silhouette, k-NN and
+linear-probe accuracy in feature space sit beside its accuracies.
 Groups can also come from the data: the `--top-pairs` class pairs most confused in the first
 (baseline) run. With one run it lists those pairs (and `--write-groups` saves them as a groups file
 for `ambiguous_groups`). `--plots DIR` writes the per-class accuracy difference and both runs'
@@ -28,11 +32,17 @@ from torchlight.metrics import (
     ambiguous_metrics,
     confusion_matrix,
     load_groups,
+    mcnemar_exact,
     per_class_accuracy,
     topk_accuracy,
 )
 from torchlight.registry import ConfigError
 from torchlight.scores import align, read_run, scores_of
+from torchlight.separability import read_separability
+
+# The separability numbers shown beside the group accuracies: (key, heading, format).
+SEPARABILITY = (('silhouette', 'silhouette', '.2f'), ('knn', 'k-NN %', '.1f'),
+                ('probe', 'probe %', '.1f'))
 
 
 class Run:
@@ -41,13 +51,18 @@ class Run:
 
     def __init__(self, run_dir, epoch, names=None):
         self.dir = run_dir
-        self.config, _ = read_run(run_dir)
+        self.config, results = read_run(run_dir)
         sample_names, scores, self.score_file = scores_of(run_dir, epoch)
         self.names = names or sample_names
         self.scores = align(sample_names, scores, self.names, self.score_file)
+        # {group: numbers} that tools/embed.py measured for this epoch, or None
+        self.separability, note = read_separability(run_dir, epoch, results)
+        if note:
+            print(f'note: {note}')
 
     def evaluate(self, labels, num_class):
         self.predictions = self.scores.argmax(axis=1)
+        self.correct = self.predictions == np.asarray(labels)
         self.cm = confusion_matrix(labels, self.predictions, num_class)
         self.per_class = per_class_accuracy(self.cm)
         self.top1 = topk_accuracy(self.scores, np.asarray(labels), 1)
@@ -117,25 +132,15 @@ def compare(first, second, labels, class_names, groups, top, label_names):
     counts = np.bincount(labels, minlength=len(class_names))
     a, b = label_names
     print(f'{len(labels)} test samples; {a}: {first.score_file}; {b}: {second.score_file}')
-    print(
-        f'overall top-1: {a} {first.top1:.2f} %, {b} {second.top1:.2f} %, difference {second.top1 - first.top1:+.2f}'
-    )
-    width = max(
-        [len(n) for n in list(groups) + [class_names[c] for m in groups.values() for c in m]] + [10]
-    )
-    first_groups = ambiguous_metrics(first.cm, groups)
-    second_groups = ambiguous_metrics(second.cm, groups)
-    print(f"\n{'group':{width}s}  {a:>9s}  {b:>9s}  {'diff':>7s}  samples")
-    print(
-        f"{'all groups':{width}s}  {first_groups['accuracy']:8.2f}%  {second_groups['accuracy']:8.2f}%  "
-        f"{second_groups['accuracy'] - first_groups['accuracy']:+7.2f}"
-    )
-    for name in groups:
-        x, y = first_groups['groups'][name], second_groups['groups'][name]
-        print(
-            f"{name:{width}s}  {x['accuracy']:8.2f}%  {y['accuracy']:8.2f}%  {y['accuracy'] - x['accuracy']:+7.2f}"
-            f"  {x['samples']:7d}"
-        )
+    print(f'overall top-1: {a} {first.top1:.2f} %, {b} {second.top1:.2f} %, '
+          f'difference {second.top1 - first.top1:+.2f}')
+    test = mcnemar_exact(first.correct, second.correct)
+    print(f"McNemar's exact test: only {a} right {test.only_first}, only {b} right "
+          f'{test.only_second}, p = {test.p_value:.3g} (two-sided; the chance of a split at least '
+          f'this uneven if both runs were equally accurate)')
+    names = list(groups) + [class_names[c] for m in groups.values() for c in m]
+    width = max([len(n) for n in names] + [10])
+    print_group_table(first, second, labels, groups, label_names, width)
     print(f"\n{'class':{width}s}  {a:>9s}  {b:>9s}  {'diff':>7s}  samples")
     for c in dict.fromkeys(c for members in groups.values() for c in members):
         print(
@@ -145,7 +150,8 @@ def compare(first, second, labels, class_names, groups, top, label_names):
     changes = confusion_changes(first.cm, second.cm)
     print()
     print_pairs(
-        f'pairs whose confusion fell most (samples of either class predicted as the other, {a} → {b})',
+        f'pairs whose confusion fell most (samples of either class predicted as the other, '
+        f'{a} → {b})',
         [p for p in changes if p.after < p.before][:top],
         class_names,
     )
@@ -154,6 +160,46 @@ def compare(first, second, labels, class_names, groups, top, label_names):
         [p for p in reversed(changes) if p.after > p.before][:top],
         class_names,
     )
+
+
+def print_group_table(first, second, labels, groups, label_names, width):
+    """Per group: both accuracies, their difference, samples, McNemar's test on the group's samples
+    and (where measured) the separability in feature space, first run → second."""
+    a, b = label_names
+    measured = first.separability is not None or second.separability is not None
+    first_groups = ambiguous_metrics(first.cm, groups)
+    second_groups = ambiguous_metrics(second.cm, groups)
+    heading = (f"\n{'group':{width}s}  {a:>9s}  {b:>9s}  {'diff':>7s}  samples  "
+               f"{'only ' + a:>10s}  {'only ' + b:>10s}  {'p':>7s}")
+    if measured:
+        heading += ''.join(f'  {title:>13s}' for _, title, _ in SEPARABILITY)
+    print(heading)
+    members = [c for classes in groups.values() for c in classes]
+    rows = [('all groups', first_groups, second_groups, members)]
+    rows += [(name, first_groups['groups'][name], second_groups['groups'][name], classes)
+             for name, classes in groups.items()]
+    for name, x, y, classes in rows:
+        inside = np.isin(labels, classes)
+        test = mcnemar_exact(first.correct[inside], second.correct[inside])
+        line = (f"{name:{width}s}  {x['accuracy']:8.2f}%  {y['accuracy']:8.2f}%  "
+                f"{y['accuracy'] - x['accuracy']:+7.2f}  {int(inside.sum()):7d}  "
+                f'{test.only_first:10d}  {test.only_second:10d}  {test.p_value:7.3g}')
+        if measured and name in groups:
+            line += ''.join(f'  {separability_change(first, second, name, key, form):>13s}'
+                            for key, _, form in SEPARABILITY)
+        print(line)
+    if measured:
+        print(f'(separability of the group\'s classes in feature space, {a} → {b}: silhouette, '
+              f'k-NN and linear probe accuracy, measured by tools/embed.py)')
+
+
+def separability_change(first, second, group, key, form):
+    """'0.12 → 0.31': a separability number of both runs ('—' where a run has none)."""
+    values = []
+    for run in (first, second):
+        numbers = (run.separability or {}).get(group) or {}
+        values.append(format(numbers[key], form) if key in numbers else '—')
+    return ' → '.join(values)
 
 
 def write_plots(folder, first, second, class_names, groups, label_names):
