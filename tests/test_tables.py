@@ -4,11 +4,11 @@ published figures."""
 import json
 
 from feeders import build_feeder
-from tests.runs import fake_run
+from tests.runs import fake_run, fake_separability
 from tools.tables import main as tables_main
 
 
-def make_run(folder, demo_root, model, *, sf_head, stream, wrong, top1=None):
+def make_run(folder, demo_root, model, *, sf_head, stream, wrong, top1=None, seed=None):
     """A finished demo run whose first `wrong` test samples are predicted as the next class."""
     labels = build_feeder('skeleton', data_path=demo_root, split='test').labels
     accuracy = 100.0 * (len(labels) - wrong) / len(labels) if top1 is None else top1
@@ -30,6 +30,7 @@ def make_run(folder, demo_root, model, *, sf_head, stream, wrong, top1=None):
         stream=stream,
         epoch=2,
         test=test,
+        seed=seed,
     )
 
 
@@ -73,11 +74,58 @@ def test_published_figures_sit_beside_ours_and_reference_rows(tmp_path, demo_roo
     assert '| ST-GCN | 90.00 (pub. 81.6) | — | — | — | — |' in text
     assert '| ST-GCN + SF-Head | — | — | — | — | — |' in text
     assert (
-        '| CTR-GCN + FR-Head (Zhou et al., CVPR 2023) (published) | 90.33 | 91.08 | 88.68 | 87.56 | 92.8 |'
-        in text
+        '| CTR-GCN + FR-Head (Zhou et al., CVPR 2023) (published) | 90.33 | 91.08 | 88.68 | 87.56 '
+        '| 92.8 |' in text
     )
 
 
 def test_no_runs_is_a_clear_error(tmp_path, capsys):
     assert tables_main([str(tmp_path), '--epoch', 'best']) == 2
     assert 'no finished run under' in capsys.readouterr().err
+
+
+def test_seeds_of_one_setting_make_one_cell_mean_and_standard_deviation(tmp_path, demo_root):
+    root = tmp_path / 'runs'
+    # three seeds of the baseline: 36, 18 and 0 wrong → 90, 95, 100: mean 95, sample standard
+    # deviation √((25 + 0 + 25) / 2) = 5
+    for seed, wrong in ((1, 36), (2, 18), (3, 0)):
+        make_run(root / f'base/seed{seed}', demo_root, 'ctrgcn', sf_head=False, stream='joint',
+                 wrong=wrong, seed=seed)
+    # two seeds of SF-Head, 9 and 27 wrong → 97.5, 92.5: mean 95, deviation √12.5 = 3.54
+    for seed, wrong in ((1, 9), (2, 27)):
+        make_run(root / f'sf/seed{seed}', demo_root, 'ctrgcn', sf_head=True, stream='joint',
+                 wrong=wrong, seed=seed)
+    # SF-Head's seed 1 again, later: the newer run of a seed counts, the older is noted
+    make_run(root / 'sf_again', demo_root, 'ctrgcn', sf_head=True, stream='joint', wrong=0,
+             seed=1)
+    # tools/embed.py measured two of the baseline's seeds: silhouette 0.2 and 0.4
+    for seed, silhouette in ((1, 0.2), (2, 0.4)):
+        numbers = {'silhouette': silhouette, 'knn': 80.0, 'probe': 90.0}
+        fake_separability(str(root / f'base/seed{seed}'), {'wave vs salute': numbers},
+                          epoch='best', checkpoint_epoch=2)
+    assert tables_main([str(root), '--epoch', 'best', '--out', str(tmp_path / 't.md')]) == 0
+    text = (tmp_path / 't.md').read_text()
+    assert '| CTR-GCN | 95.00 ± 5.00 (n=3) | — | — | — | — |' in text
+    # SF-Head: seeds 1 (sf_again, 100) and 2 (92.5) → 96.25 ± 5.30
+    assert '| CTR-GCN + SF-Head | 96.25 ± 5.30 (n=2) | — | — | — | — |' in text
+    assert ('| demo/xsub | CTR-GCN | joint | 95.00 ± 5.00 (n=3) | 96.25 ± 5.30 (n=2) | +1.25 |'
+            in text)
+    assert f"{root / 'sf/seed1'}: same setting and seed as {root / 'sf_again'}" in text
+    # the group accuracy is the top-1 less 2 in make_run; the separability beside it: mean 0.3,
+    # deviation √0.02 = 0.141 over the 2 measured seeds of 3
+    assert ('| wave vs salute | 93.00 ± 5.00 (n=3) | 0.300 ± 0.141 (n=2) [2 of 3 runs] | '
+            '80.00 ± 0.00 (n=2) [2 of 3 runs] | 90.00 ± 0.00 (n=2) [2 of 3 runs] | '
+            '94.25 ± 5.30 (n=2) |') in text
+
+
+def test_another_setting_is_not_averaged_in(tmp_path, demo_root):
+    root = tmp_path / 'runs'
+    make_run(root / 'a', demo_root, 'ctrgcn', sf_head=False, stream='joint', wrong=36, seed=1)
+    make_run(root / 'b', demo_root, 'ctrgcn', sf_head=False, stream='joint', wrong=0, seed=2)
+    # the newer run of the key has another learning rate: its setting wins, alone
+    with open(root / 'b' / 'config.yaml', 'a') as f:
+        f.write('base_lr: 0.05\n')
+    assert tables_main([str(root), '--epoch', 'best', '--out', str(tmp_path / 't.md')]) == 0
+    text = (tmp_path / 't.md').read_text()
+    assert '| CTR-GCN | 100.00 | — | — | — | — |' in text
+    assert f"{root / 'a'}: another setting than {root / 'b'}, which is newer; left out" in text

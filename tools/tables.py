@@ -5,12 +5,17 @@
 Collects every finished run under the folder (a directory with config.yaml and results.json) by
 dataset × benchmark × backbone × SF-Head × stream and writes markdown tables: top-1 per stream
 and for the 4-stream ensemble (fused with the reference weights, when all four streams have a
-run); with and without SF-Head per backbone; accuracy per group of confusable classes. A cell
-without a run is marked "—", never filled in. Published figures come from
-tools/published_results.yaml (with their sources).
+run); with and without SF-Head per backbone; accuracy per group of confusable classes, with the
+separability of each group's classes in feature space beside it where tools/embed.py measured the
+run (`<run>/separability_<epoch>.json`, for the same checkpoint epoch). Several seeds of one
+setting (runs whose configs differ only in seed, such as the `<work_dir>/seed<N>` folders of a
+`seeds` sweep) make one cell: mean ± standard deviation (n seeds). A cell without a run is marked
+"—", never filled in. Published figures come from tools/published_results.yaml (with their
+sources).
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -18,10 +23,12 @@ import numpy as np
 import yaml
 
 from feeders import run_split
+from torchlight.files import atomic_write
 from torchlight.fusion import REFERENCE_WEIGHTS, STREAMS, fuse, load_streams
 from torchlight.metrics import topk_accuracy
 from torchlight.registry import ConfigError
 from torchlight.scores import align, read_run
+from torchlight.separability import read_separability
 
 PUBLISHED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'published_results.yaml')
 BACKBONES = {'stgcn': 'ST-GCN', 'ctrgcn': 'CTR-GCN', 'tcagcn': 'TCA-GCN'}
@@ -34,6 +41,10 @@ HEADINGS = {
     'fused': '4-stream',
 }
 MISSING = '—'
+# What several seeds of one setting may differ in: the seed, and where and how the run ran.
+PER_RUN_KEYS = ('seed', 'seeds', 'work_dir', 'num_worker', 'device')
+# The separability columns beside a variant's group accuracies: (key, heading).
+SEPARABILITY = (('silhouette', 'silhouette'), ('knn', 'k-NN %'), ('probe', 'probe %'))
 
 
 def variant_name(model, sf_head):
@@ -41,9 +52,11 @@ def variant_name(model, sf_head):
 
 
 def find_runs(root, epoch):
-    """{(dataset/benchmark, model, sf_head, stream): run} for the finished runs under `root`; the
-    newest run wins where several share a key (the others are listed in `notes`)."""
-    runs, notes = {}, []
+    """{(dataset/benchmark, model, sf_head, stream): [run, ...]}: the finished runs under `root`,
+    the seeds of one setting together (ordered by seed). Where several settings share a key, the
+    newest run's setting wins; where a seed ran twice, its newest run (the others are listed in
+    `notes`)."""
+    found, notes = {}, []
     for folder, _, files in sorted(os.walk(root)):
         if 'results.json' not in files or 'config.yaml' not in files:
             continue
@@ -68,26 +81,56 @@ def find_runs(root, epoch):
             bool((config.get('model_args') or {}).get('sf_head')),
             meta['stream'],
         )
+        separability, note = read_separability(folder, epoch, results)
+        notes += [note] if note else []
         run = {
             'dir': folder,
             'config': config,
+            'seed': config.get('seed'),
+            'setting': setting(config),
             'test': evaluation['test'],
+            'separability': separability,
             'time': os.path.getmtime(os.path.join(folder, 'results.json')),
         }
-        if key in runs:
-            older, run = sorted([runs[key], run], key=lambda r: r['time'])
-            notes.append(f"{older['dir']}: same setting as {run['dir']}, which is newer; left out")
-        runs[key] = run
-    return runs, notes
+        found.setdefault(key, []).append(run)
+    return {key: newest_setting(candidates, notes) for key, candidates in found.items()}, notes
+
+
+def setting(config):
+    """What makes runs seeds of one setting: their config but for PER_RUN_KEYS."""
+    return json.dumps({k: v for k, v in config.items() if k not in PER_RUN_KEYS}, sort_keys=True)
+
+
+def newest_setting(candidates, notes):
+    """The runs of the newest run's setting, one per seed (its newest), ordered by seed; each run
+    left out is noted."""
+    candidates = sorted(candidates, key=lambda r: r['time'], reverse=True)
+    newest, chosen = candidates[0], {}
+    for run in candidates:
+        if run['setting'] != newest['setting']:
+            notes.append(f"{run['dir']}: another setting than {newest['dir']}, which is newer; "
+                         f'left out')
+        elif run['seed'] in chosen:
+            notes.append(f"{run['dir']}: same setting and seed as {chosen[run['seed']]['dir']}, "
+                         f'which is newer; left out')
+        else:
+            chosen[run['seed']] = run
+    return [chosen[seed] for seed in sorted(chosen, key=str)]
 
 
 def fused_top1(streams, benchmark, epoch):
-    """Top-1 of the 4-stream ensemble with the reference weights (1 each where there are none)."""
+    """[top-1 of the 4-stream ensemble] with the reference weights (1 each where there are none),
+    one per seed that all four streams ran."""
     weights = REFERENCE_WEIGHTS.get(tuple(benchmark.split('/')), (1, 1, 1, 1))
-    feeder = run_split(streams[0]['config'])
-    scored = load_streams([run['dir'] for run in streams], epoch)
-    fused = align(scored[0].names, fuse(scored, weights), feeder.names, scored[0].path)
-    return topk_accuracy(fused, np.asarray(feeder.labels), 1)
+    feeder = run_split(streams[0][0]['config'])
+    seeds = set.intersection(*({run['seed'] for run in runs} for runs in streams))
+    values = []
+    for seed in sorted(seeds, key=str):
+        dirs = [next(run['dir'] for run in runs if run['seed'] == seed) for runs in streams]
+        scored = load_streams(dirs, epoch)
+        fused = align(scored[0].names, fuse(scored, weights), feeder.names, scored[0].path)
+        values.append(topk_accuracy(fused, np.asarray(feeder.labels), 1))
+    return values
 
 
 def published_figures():
@@ -95,9 +138,22 @@ def published_figures():
         return yaml.safe_load(f)
 
 
-def cell(value, published=None):
-    text = MISSING if value is None else f'{value:.2f}'
+def cell(values, published=None, form='.2f'):
+    """One value as it is; several (seeds) as 'mean ± sample standard deviation (n=k)'; none as
+    MISSING."""
+    if not values:
+        text = MISSING
+    elif len(values) == 1:
+        text = format(values[0], form)
+    else:
+        mean, spread = np.mean(values), np.std(values, ddof=1)
+        text = f'{format(mean, form)} ± {format(spread, form)} (n={len(values)})'
     return text if published is None else f'{text} (pub. {published:g})'
+
+
+def top1s(runs):
+    """The test top-1 of each seed's run (none without runs)."""
+    return [run['test']['top1'] for run in runs or []]
 
 
 def stream_table(benchmark, runs, published, epoch):
@@ -109,7 +165,7 @@ def stream_table(benchmark, runs, published, epoch):
     for model in models:
         for sf_head in (False, True):
             row = {s: runs.get((benchmark, model, sf_head, s)) for s in STREAMS}
-            values = {s: r and r['test']['top1'] for s, r in row.items()}
+            values = {s: top1s(r) for s, r in row.items()}
             values['fused'] = (
                 fused_top1([row[s] for s in STREAMS], benchmark, epoch)
                 if all(row.values())
@@ -145,47 +201,65 @@ def sf_head_table(runs):
         '|---' * 6 + '|',
     ]
     for benchmark, model, stream in sorted({(b, m, s) for b, m, _, s in runs}):
-        without, with_sf = (runs.get((benchmark, model, sf, stream)) for sf in (False, True))
-        a, b = (r and r['test']['top1'] for r in (without, with_sf))
-        difference = f'{b - a:+.2f}' if a is not None and b is not None else MISSING
+        a, b = (top1s(runs.get((benchmark, model, sf, stream))) for sf in (False, True))
+        # with seeds, the difference of the means
+        difference = f'{np.mean(b) - np.mean(a):+.2f}' if a and b else MISSING
         lines.append(
-            f'| {benchmark} | {BACKBONES.get(model, model)} | {stream} | {cell(a)} | {cell(b)} | {difference} |'
+            f'| {benchmark} | {BACKBONES.get(model, model)} | {stream} | {cell(a)} | {cell(b)} '
+            f'| {difference} |'
         )
     return lines
 
 
 def group_table(benchmark, runs):
-    """Per group of confusable classes, the accuracy of each variant's joint-stream run (or first
-    stream)."""
+    """Per group of confusable classes, the accuracy of each variant's joint-stream runs (or first
+    stream), with the separability numbers beside it where tools/embed.py measured them."""
     chosen = {}
-    for (b, model, sf_head, stream), run in sorted(runs.items()):
-        if b == benchmark and 'ambiguous' in run['test']:
+    for (b, model, sf_head, stream), found in sorted(runs.items()):
+        measured = [run for run in found if 'ambiguous' in run['test']]
+        if b == benchmark and measured:
             if (model, sf_head) not in chosen or stream == 'joint':
-                chosen[model, sf_head] = {'stream': stream, 'run': run}
+                chosen[model, sf_head] = {'stream': stream, 'runs': measured}
     if not chosen:
         return []
     groups = list(
-        dict.fromkeys(g for c in chosen.values() for g in c['run']['test']['ambiguous']['groups'])
+        dict.fromkeys(
+            group
+            for variant in chosen.values()
+            for run in variant['runs']
+            for group in run['test']['ambiguous']['groups']
+        )
     )
-    variants = sorted(chosen)
+    columns = []  # (heading, runs, key): key None for the accuracy, else a separability number
+    for variant in sorted(chosen):
+        runs_of, name = chosen[variant]['runs'], variant_name(*variant)
+        columns.append((f"{name} ({chosen[variant]['stream']})", runs_of, None))
+        if any(run['separability'] for run in runs_of):
+            columns += [(f'{name} {title}', runs_of, key) for key, title in SEPARABILITY]
     lines = [
-        '| group | '
-        + ' | '.join(f"{variant_name(*v)} ({chosen[v]['stream']})" for v in variants)
-        + ' |',
-        '|---' * (len(variants) + 1) + '|',
+        '| group | ' + ' | '.join(heading for heading, _, _ in columns) + ' |',
+        '|---' * (len(columns) + 1) + '|',
     ]
-    for name in ['all groups', *groups]:
-        values = []
-        for v in variants:
-            ambiguous = chosen[v]['run']['test']['ambiguous']
-            value = (
-                ambiguous['accuracy']
-                if name == 'all groups'
-                else ambiguous['groups'].get(name, {}).get('accuracy')
-            )
-            values.append(cell(value))
-        lines.append(f'| {name} | ' + ' | '.join(values) + ' |')
+    for group in ['all groups', *groups]:
+        cells = [group_cell(runs_of, group, key) for _, runs_of, key in columns]
+        lines.append(f'| {group} | ' + ' | '.join(cells) + ' |')
     return lines
+
+
+def group_cell(runs, group, key):
+    """A group's accuracy (key None) or separability number `key`, over the runs that have it."""
+    if key is None:
+        ambiguous = [run['test']['ambiguous'] for run in runs]
+        values = [
+            a['accuracy'] if group == 'all groups' else a['groups'].get(group, {}).get('accuracy')
+            for a in ambiguous
+        ]
+        return cell([v for v in values if v is not None])
+    numbers = [(run['separability'] or {}).get(group) or {} for run in runs]
+    values = [n[key] for n in numbers if key in n]
+    text = cell(values, form='.3f' if key == 'silhouette' else '.2f')
+    # the accuracy beside it may be over more seeds than were measured
+    return text + (f' [{len(values)} of {len(runs)} runs]' if 0 < len(values) < len(runs) else '')
 
 
 def write_tables(root, epoch):
@@ -198,9 +272,12 @@ def write_tables(root, epoch):
     lines = [
         f'# Results of the runs under {root} ({epoch} epoch)',
         '',
-        f'Top-1 accuracy in %. "{MISSING}": no finished run (never filled in). "(pub. x)": the published figure '
-        f'for the same model (tools/published_results.yaml). 4-stream: the four streams\' scores summed with '
-        f'the reference weights.',
+        f'Top-1 accuracy in %. "{MISSING}": no finished run (never filled in). "(pub. x)": the '
+        f'published figure for the same model (tools/published_results.yaml). 4-stream: the four '
+        f"streams' scores summed with the reference weights. \"m ± s (n=k)\": the mean and the "
+        f'sample standard deviation over k seeds of one setting (runs whose configs differ only '
+        f"in seed). Silhouette, k-NN %, probe %: how well a group's classes separate in feature "
+        f'space (python -m tools.embed; docs/analysis.md).',
         '',
     ]
     for benchmark in sorted({b for b, _, _, _ in runs}):
@@ -239,8 +316,7 @@ def main(argv=None):
         return 2
     print(text)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+        atomic_write(args.out, (text + '\n').encode())
     return 0
 
 
