@@ -96,7 +96,12 @@ class AttentionGate(nn.Module):
         pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)              # (B, 2, P, Q)
         if axis == 3:
             pooled = pooled.transpose(2, 3)
-        gate = same_conv_as_1d(pooled, self.conv.conv.weight)
+        if torch.onnx.is_in_onnx_export():
+            # Traced, the band kernel would be built for this input's plane sizes only; an ONNX
+            # graph with free frame counts takes the 2-D convolution the band equals.
+            gate = F.conv2d(pooled, self.conv.conv.weight, padding=self.conv.conv.padding)
+        else:
+            gate = same_conv_as_1d(pooled, self.conv.conv.weight)
         gate = torch.sigmoid(self.conv.bn(gate)).squeeze(1)                     # (B, P, Q)
         if axis == 3:
             gate = gate.transpose(1, 2)

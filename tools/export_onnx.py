@@ -17,15 +17,12 @@ import math
 import os
 import sys
 import warnings
-from unittest import mock
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from data.inputs import read_input
 from feeders import run_split
-from model import sf_head
 from predict import Predictor
 from torchlight.files import atomic_write
 from torchlight.registry import ConfigError
@@ -41,22 +38,11 @@ TOLERANCE = 1e-4  # of the largest logit
 MIN_OPSET = 17
 
 
-def plane_conv(planes, weight):
-    """The SF-Head gates' 'same' convolution as the plain 2-D one it equals (tests/test_ops.py)."""
-    return F.conv2d(planes, weight, padding=weight.shape[-1] // 2)
-
-
 def export_bytes(model, example, opset):
     """The ONNX file of `model` (in evaluation mode) traced on `example` (1, C, T, V, M), with
-    free batch size and frame count.
-
-    SF-Head's gates compute their convolution as a 1-D one whose kernel is built from the plane's
-    sizes (model/sf_head.py same_conv_as_1d, faster in training); traced, that kernel's shape would
-    follow the input's, which an ONNX convolution cannot take. For the export they use the 2-D
-    convolution the 1-D form equals, whose kernel is the weight itself.
-    """
+    free batch size and frame count."""
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), mock.patch.object(sf_head, 'same_conv_as_1d', plane_conv):
+    with warnings.catch_warnings():
         # The TorchScript exporter warns that it is deprecated, and the tracer that Python values
         # taken from shapes are fixed; the comparison in onnxruntime is what vouches for the graph.
         warnings.simplefilter('ignore')
