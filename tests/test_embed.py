@@ -14,9 +14,10 @@ import yaml
 from feeders import build_feeder
 from model import build_model
 from tests.runs import fake_run
-from tools.embed import analyse
+from tools.embed import Features, analyse, group_figure
 from tools.embed import main as embed_main
 from torchlight.checkpoint import load_checkpoint
+from torchlight.separability import group_separability
 
 SMALL = {'num_class': 6, 'channels': [16, 16], 'strides': [1, 2]}
 
@@ -38,6 +39,38 @@ def test_pre_logits_are_the_pooled_features_that_the_classifier_reads(name):
     # the classifier is an affine map of exactly these features, and model(x) is unchanged
     torch.testing.assert_close(logits, pooled @ model.fc.weight.T + model.fc.bias)
     torch.testing.assert_close(logits, model.forward_head(features))
+
+
+def synthetic_run(name, rng, spread):
+    """Features of 4 classes of 20 samples in 8-D, around centres 10 apart, with noise `spread`."""
+    labels = np.repeat(np.arange(4), 20)
+    features = 10 * np.eye(4, 8)[labels] + spread * rng.normal(size=(80, 8))
+    names = [f'S{i:03d}' for i in range(80)]
+    return Features(name, {}, 7, features, labels, names, ['wave', 'salute', 'hop', 'jump'])
+
+
+def test_a_group_figure_has_one_panel_per_run_with_the_groups_samples_by_class():
+    pytest.importorskip('matplotlib')
+    rng = np.random.default_rng(0)
+    runs = [synthetic_run('a', rng, 1.0), synthetic_run('b', rng, 8.0)]
+    groups = {'wave vs salute': [0, 1], 'hop vs jump': [2, 3]}
+    numbers = [group_separability(r.features, r.labels, groups, r.class_names) for r in runs]
+    figure = group_figure(runs, ['tight', 'loose'], 'wave vs salute', [0, 1], numbers, 'pca')
+    assert len(figure.axes) == 2
+    for axes, label, measured in zip(figure.axes, ['tight', 'loose'], numbers):
+        # one point cloud per class of the group, 20 samples each, named in the legend
+        assert [len(c.get_offsets()) for c in axes.collections] == [20, 20]
+        assert [c.get_label() for c in axes.collections] == ['wave', 'salute']
+        silhouette = measured['wave vs salute']['silhouette']
+        assert axes.get_title().startswith(f'{label}\nsilhouette {silhouette:.2f}, k-NN ')
+    assert [t.get_text() for t in figure.axes[-1].get_legend().get_texts()] == ['wave', 'salute']
+    # the tight run separates, the loose one much less
+    assert numbers[0]['wave vs salute']['silhouette'] > 0.5 > numbers[1]['wave vs salute'][
+        'silhouette']
+    # a group of fewer than 3 test samples is not drawn: the first 42 samples hold 2 hops
+    few = runs[0]
+    few = Features('c', {}, 7, few.features[:42], few.labels[:42], few.names[:42], few.class_names)
+    assert group_figure([few], ['c'], 'hop vs jump', [2, 3], [{}], 'pca') is None
 
 
 def test_embed_refuses_what_is_not_a_trained_run(tmp_path, demo_root, capsys):

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -42,18 +43,29 @@ from torchlight.separability import group_separability, separability_file
 
 SEED = 0
 METHOD_NAMES = {'tsne': 't-SNE', 'pca': 'PCA'}
+# the fewest samples that a 2-D embedding is drawn of
+MIN_EMBEDDED = 3
 
 
+@dataclass
 class Features:
-    """One run's test-split features, labels, sample names and class names."""
+    """One run's test-split features (N, C), labels (N,), sample names and class names."""
 
-    def __init__(self, run_dir, epoch, device=None):
+    dir: str
+    config: dict
+    checkpoint_epoch: int
+    features: np.ndarray
+    labels: np.ndarray
+    names: list
+    class_names: list
+
+    @classmethod
+    def of_run(cls, run_dir, epoch, device=None):
+        """Extracted with the run's checkpoint `epoch` ('best' or 'last')."""
         trainer = rebuilt_for_testing(run_dir, epoch, device)
-        self.dir, self.config = run_dir, trainer.cfg
-        self.checkpoint_epoch = trainer.loaded.get('epoch')
-        self.features, self.labels = pooled_features(trainer)
-        self.names = list(trainer.test_set.names)
-        self.class_names = list(trainer.class_names)
+        features, labels = pooled_features(trainer)
+        return cls(run_dir, trainer.cfg, trainer.loaded.get('epoch'), features, labels,
+                   list(trainer.test_set.names), list(trainer.class_names))
 
     def save(self, path):
         buffer = io.BytesIO()
@@ -149,7 +161,10 @@ def caption(numbers):
 
 
 def group_figure(runs, labels, group, classes, numbers, method):
-    """The figure of one group: each run's samples of the group's classes, embedded on their own."""
+    """The figure of one group: each run's samples of the group's classes, embedded on their own;
+    None when the group has fewer than MIN_EMBEDDED test samples."""
+    if np.isin(runs[0].labels, classes).sum() < MIN_EMBEDDED:
+        return None
     panels = []
     for run, label, measured in zip(runs, labels, numbers):
         inside = np.isin(run.labels, classes)
@@ -228,7 +243,7 @@ def analyse(run_dirs, epoch, *, groups_file=None, method='tsne', out=None, label
         raise ConfigError('tools/embed.py draws with matplotlib (pip install matplotlib)')
     labels = run_labels(run_dirs, labels)
     out = out or default_out(run_dirs, epoch)
-    runs = [Features(run_dir, epoch, device) for run_dir in run_dirs]
+    runs = [Features.of_run(run_dir, epoch, device) for run_dir in run_dirs]
     check_same_split(runs)
     first = runs[0]
     groups = load_groups(groups_file or first.config.get('ambiguous_groups'),
@@ -245,8 +260,13 @@ def analyse(run_dirs, epoch, *, groups_file=None, method='tsne', out=None, label
     if groups:
         print_table(runs, labels, numbers, epoch)
     os.makedirs(out, exist_ok=True)
-    figures = {file_name(g): group_figure(runs, labels, g, classes, numbers, method)
-               for g, classes in groups.items()}
+    figures = {}
+    for group, classes in groups.items():
+        figure = group_figure(runs, labels, group, classes, numbers, method)
+        if figure is None:
+            print(f'{group}: fewer than {MIN_EMBEDDED} test samples, no figure')
+        else:
+            figures[file_name(group)] = figure
     figures['embed_all.png'] = all_classes_figure(runs, labels, method, max_samples)
     for name, figure in figures.items():
         save_png(figure, os.path.join(out, name))
