@@ -78,22 +78,24 @@ def test_a_2d_file_gets_coco17_scores_as_third_channel_and_image_sizes(tmp_path)
     names = ['clip_a', 'clip_b', 'clip_c']
     records = [record_2d(rng, n, i, 6, persons=3, shape=s)
                for i, (n, s) in enumerate(zip(names, shapes))]
-    path = write_pickle(tmp_path / 'mine_hrnet.pkl', {'train1': names[:2], 'test1': names[2:]},
-                        records)
+    # The train list's order is not the records' order: image sizes follow the split's order.
+    path = write_pickle(tmp_path / 'mine_hrnet.pkl',
+                        {'train1': [names[2], names[0]], 'test1': [names[1]]}, records)
     assert prepare(path, tmp_path / 'out') == 0
     stored = str(tmp_path / 'out' / 'mine_hrnet.h5')
     train = read_index(stored, 'split1', 'train')
+    assert train['names'] == ['clip_c', 'clip_a']
     assert train['attrs']['layout'] == 'coco17' and train['attrs']['class_names'] == ['0', '1', '2']
-    np.testing.assert_array_equal(train['image_size'], shapes[:2])
-    np.testing.assert_array_equal(read_index(stored, 'split1', 'test')['image_size'], [shapes[2]])
+    np.testing.assert_array_equal(train['image_size'], [shapes[2], shapes[0]])
+    np.testing.assert_array_equal(read_index(stored, 'split1', 'test')['image_size'], [shapes[1]])
     feeder = build_feeder('pose2d', data_path=stored, benchmark='split1', split='train')
-    frames = feeder.reader[1]                                # (T, 2, 17, 3): two persons kept
-    keypoint = records[1]['keypoint'][:2].astype(np.float32).transpose(1, 0, 2, 3)
-    score = records[1]['keypoint_score'][:2].astype(np.float32).transpose(1, 0, 2)
+    frames = feeder.reader[1]                                # clip_a (T, 2, 17, 3): 2 persons kept
+    keypoint = records[0]['keypoint'][:2].astype(np.float32).transpose(1, 0, 2, 3)
+    score = records[0]['keypoint_score'][:2].astype(np.float32).transpose(1, 0, 2)
     np.testing.assert_array_equal(frames[..., :2], keypoint * (score[..., None] > 0))
     np.testing.assert_array_equal(frames[..., 2], score)
     assert not frames[0, :, 3].any()                         # the missed keypoint is (0, 0, 0)
-    assert feeder.sample_info(1)['image_size'] == shapes[1]
+    assert feeder.sample_info(1)['image_size'] == shapes[0]
 
 
 def test_bad_records_are_named_by_frame_dir_and_skipped(tmp_path, capsys):
