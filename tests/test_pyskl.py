@@ -30,8 +30,9 @@ def record_2d(rng, name, label, frames, persons=1, shape=(1080, 1920)):
 
 
 def write_pickle(path, splits, annotations):
+    """As pyskl writes its files (mmcv.dump: pickle protocol 2)."""
     with open(path, 'wb') as f:
-        pickle.dump({'split': splits, 'annotations': annotations}, f)
+        pickle.dump({'split': splits, 'annotations': annotations}, f, protocol=2)
     return str(path)
 
 

@@ -26,6 +26,9 @@ ALLOWED_GLOBALS = {
     ('numpy.core.multiarray', 'scalar'),
     ('numpy._core.multiarray', 'scalar'),
     ('collections', 'OrderedDict'),
+    # Pickle protocol 2, which mmcv.dump (pyskl's annotation files) writes, has no bytes type: it
+    # pickles an array's raw bytes as a str re-encoded by this function, which only encodes text.
+    ('_codecs', 'encode'),
 }
 
 
