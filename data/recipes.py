@@ -8,11 +8,13 @@ benchmark the sources of each split in the split's final order.
 import functools
 import os
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
 from data import DataFileError, custom, ntu, pkummd, pyskl, ucla
 from data.ntu_splits import BENCHMARKS, NUM_CLASS, SETUPS, split_orders
+from data.storage import XY_SCORE, XYZ
 from graph import get_layout
 from torchlight.registry import ConfigError
 
@@ -43,6 +45,8 @@ class Recipe:
     # names of the per-sample values (data/storage.py OPTIONAL) each sample comes with
     per_sample: tuple = ()
     source_kind: str = 'files'  # what a source is, in the summary
+    # what the C channels hold, XYZ or XY_SCORE; None where the preparation cannot know
+    channels: Optional[str] = XYZ
 
 
 def files_in(raw, suffix):
@@ -265,6 +269,7 @@ def pyskl_recipe(path, layout=None, persons=2):
         problems=problems,
         per_sample=('image_size',) if channels == 2 else (),
         source_kind='records',
+        channels=XY_SCORE if channels == 2 else XYZ,
     )
 
 
@@ -311,6 +316,7 @@ def custom_recipe(raw, layout, persons=2, test_ratio=0.2, seed=0):
         class_names=classes,
         left_out={'not listed in labels.csv': unlisted},
         problems=problems,
+        channels=None,  # three channels may be x, y, z or x, y, score: the files do not say
     )
 
 

@@ -8,8 +8,9 @@ Datasets in a file:
   names    str     (N,)                      sample names (e.g. S001C001P001R001A001)
   image_size int64 (N, 2)  optional          (height, width) of the images that 2D keypoints
                                              were detected in; (0, 0) where unknown
-Attributes: dataset, layout, num_class, class_names, format_version. The layout is a name in the
-layout registry (graph/layouts.py) or the path of a layout file (graph/layout_file.py).
+Attributes: dataset, layout, num_class, class_names, format_version, and where known `channels`:
+XYZ (3D joints) or XY_SCORE (2D keypoints and their scores). The layout is a name in the layout
+registry (graph/layouts.py) or the path of a layout file (graph/layout_file.py).
 
 A dataset file (`data/prepare.py`: data/ntu60/ntu60.h5) holds every sample once and, per benchmark
 and split, the split's samples in the split's order: `splits/<benchmark>/<split>`, int64 indices
@@ -29,6 +30,7 @@ from torchlight.registry import ConfigError
 
 FORMAT_VERSION = 1
 REQUIRED = ('joints', 'start', 'length', 'labels', 'names')
+XYZ, XY_SCORE = 'x, y, z', 'x, y, score'
 # Per-sample arrays a file may hold besides the required ones.
 OPTIONAL = ('image_size',)
 

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from data.storage import write_split
+from data.storage import XY_SCORE, XYZ, write_split
 from graph.layouts import COCO17, NTU25
 from torchlight.errors import ConfigError
 
@@ -409,6 +409,7 @@ def generate(root, layout='ntu25'):
             benchmark='xsub',
             split=split,
             layout=layout,
+            channels=XYZ if layout == 'ntu25' else XY_SCORE,
             num_class=len(CLASS_NAMES),
             class_names=list(CLASS_NAMES),
             generator_version=GENERATOR_VERSION,

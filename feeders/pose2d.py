@@ -13,7 +13,7 @@ pyskl, a bone or step with an undetected end is zero, rather than a difference w
 
 from typing import Annotated, Optional
 
-from data.storage import read_index
+from data.storage import XYZ, read_index
 from feeders.feeder import Crop, Frames, PreparedSplit, Split, Stream, Transforms
 from feeders.transforms import (
     bone_with_scores,
@@ -104,6 +104,9 @@ class Pose2DFeeder(PreparedSplit):
             window_size=window_size, p_interval=p_interval, min_crop=min_crop,
             random_rot=random_rot, random_scale=random_scale, random_shift=random_shift,
         )
+        if self.meta.get('channels') == XYZ:
+            raise ConfigError(f'{self.path} holds 3D joints (x, y, z); the pose2d feeder reads 2D '
+                              f'keypoints (x, y, score): use the skeleton feeder')
         self.image_sizes = self.read_image_sizes(benchmark, split)
 
     def read_image_sizes(self, benchmark, split):

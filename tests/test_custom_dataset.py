@@ -103,6 +103,7 @@ def test_the_three_file_example_prepares_and_feeds(tmp_path, capsys):
     assert train['names'] == ['wave_01', 'salute_01'] and test['names'] == ['kick_01']
     assert train['labels'].tolist() == [0, 1] and test['labels'].tolist() == [2]
     assert train['attrs']['class_names'] == ['wave', 'salute', 'kick']
+    assert 'channels' not in train['attrs']      # three channels: x, y, z or x, y, score?
     feeder = build_feeder('pose2d', data_path=stored, benchmark='default', split='train',
                           window_size=16)
     # The JSON file, read here without data/custom.py: missed keypoints become (0, 0, 0).

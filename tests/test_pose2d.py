@@ -15,6 +15,7 @@ from feeders.transforms import (
     resample_nearest,
 )
 from graph import get_layout
+from torchlight.registry import ConfigError
 
 
 def frames_2d(points):
@@ -156,6 +157,11 @@ def test_augmentation_is_in_plane_only(split_2d):
     ratio = distances[1][distances[0] > 0] / distances[0][distances[0] > 0]
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-4)
     assert 0.8 <= ratio[0] <= 1.2 and not np.allclose(a, b)
+
+
+def test_the_feeder_refuses_3d_joints(demo_root):
+    with pytest.raises(ConfigError, match='holds 3D joints .*use the skeleton feeder'):
+        build_feeder('pose2d', data_path=demo_root, split='test')
 
 
 # ------------------------------------------------------------------------------- the 2D demo

@@ -42,6 +42,7 @@ def test_ucla_keeps_the_reference_lists_order_and_one_frame_files(tmp_path, caps
     # Reference train list positions 58 and 967; labels 1 and 2 in the lists, 0-based here.
     assert train['names'] == ['a01_s01_e00_v01', 'a02_s09_e04_v02']
     assert train['labels'].tolist() == [0, 1] and train['length'].tolist() == [44, 1]
+    assert train['attrs']['channels'] == 'x, y, z'
     test = build_feeder('ucla', data_path=str(out / 'ucla.h5'), benchmark='xview', split='test')
     assert test.names == ['a06_s02_e00_v03'] and test.labels.tolist() == [5]
     raw = np.asarray(
