@@ -293,8 +293,9 @@ def main(argv=None):
     parser.add_argument('--device', help="cpu or a GPU id (default: the run's config)")
     args = parser.parse_args(argv)
     try:
-        if args.max_samples < 2:
-            raise ConfigError(f'--max-samples must be at least 2, got {args.max_samples}')
+        if args.max_samples < MIN_EMBEDDED:
+            raise ConfigError(f'--max-samples must be at least {MIN_EMBEDDED}, '
+                              f'got {args.max_samples}')
         analyse(args.runs, args.epoch, groups_file=args.groups, method=args.method,
                 out=args.out, labels=args.labels, max_samples=args.max_samples,
                 device=args.device)
