@@ -2,6 +2,7 @@
 published figures."""
 
 import json
+import math
 
 from feeders import build_feeder
 from tests.runs import fake_run, fake_separability
@@ -56,8 +57,8 @@ def test_tables_from_demo_runs(tmp_path, demo_root, capsys):
     # wrong, 95.00 %.
     assert '| CTR-GCN | 90.00 | 95.00 | 95.00 | 100.00 | 95.00 |' in text
     assert '| CTR-GCN + SF-Head | 97.50 | — | — | — | — |' in text
-    assert '| demo/xsub | CTR-GCN | joint | 90.00 | 97.50 | +7.50 |' in text
-    assert '| demo/xsub | CTR-GCN | bone | 95.00 | — | — |' in text
+    assert '| demo/xsub | CTR-GCN | joint | 90.00 | 97.50 | +7.50 | — |' in text
+    assert '| demo/xsub | CTR-GCN | bone | 95.00 | — | — | — |' in text
     assert '| wave vs salute | 88.00 | 95.50 |' in text
 
 
@@ -108,8 +109,9 @@ def test_seeds_of_one_setting_make_one_cell_mean_and_standard_deviation(tmp_path
     assert '| CTR-GCN | 95.00 ± 5.00 (n=3) | — | — | — | — |' in text
     # SF-Head: seeds 1 (sf_again, 100) and 2 (92.5) → 96.25 ± 5.30
     assert '| CTR-GCN + SF-Head | 96.25 ± 5.30 (n=2) | — | — | — | — |' in text
-    assert ('| demo/xsub | CTR-GCN | joint | 95.00 ± 5.00 (n=3) | 96.25 ± 5.30 (n=2) | +1.25 |'
-            in text)
+    assert '| demo/xsub | CTR-GCN | joint | 95.00 ± 5.00 (n=3) | 96.25 ± 5.30 (n=2) | +1.25 |' in (
+        text
+    )
     assert f"{root / 'sf/seed1'}: same setting and seed as {root / 'sf_again'}" in text
     # the group accuracy is the top-1 less 2 in make_run; the separability beside it: mean 0.3,
     # deviation √0.02 = 0.141 over the 2 measured seeds of 3
@@ -129,3 +131,20 @@ def test_another_setting_is_not_averaged_in(tmp_path, demo_root):
     text = (tmp_path / 't.md').read_text()
     assert '| CTR-GCN | 100.00 | — | — | — | — |' in text
     assert f"{root / 'a'}: another setting than {root / 'b'}, which is newer; left out" in text
+
+
+def test_welch_p_of_two_seeds_each_by_hand(tmp_path, demo_root):
+    root = tmp_path / 'runs'
+    # top-1 of the seeds: baseline 80, 90; SF-Head 82, 92 (the runs' recorded metrics)
+    for name, sf_head, top1s in (('base', False, (80.0, 90.0)), ('sf', True, (82.0, 92.0))):
+        for seed, top1 in enumerate(top1s, 1):
+            make_run(root / f'{name}{seed}', demo_root, 'ctrgcn', sf_head=sf_head,
+                     stream='joint', wrong=0, top1=top1, seed=seed)
+    folders = [str(root / name) for name in ('base1', 'base2', 'sf1', 'sf2')]
+    assert tables_main([*folders, '--epoch', 'best', '--out', str(tmp_path / 't.md')]) == 0
+    text = (tmp_path / 't.md').read_text()
+    # Equal variances (50) and sizes (2): t = 2 / √(50/2 + 50/2) = 0.2828 on 2 degrees of freedom,
+    # whose two-sided p is 1 − t / √(2 + t²) = 0.804.
+    t = 2 / math.sqrt(50)
+    assert f'| +2.00 | {1 - t / math.sqrt(2 + t * t):.3g} |' in text
+    assert f"# Results of the runs under {', '.join(folders)} (best epoch)" in text

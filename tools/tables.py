@@ -2,10 +2,11 @@
 
     python -m tools.tables work_dir --epoch best --out work_dir/tables.md
 
-Collects every finished run under the folder (a directory with config.yaml and results.json) by
-dataset × benchmark × backbone × SF-Head × stream and writes markdown tables: top-1 per stream
-and for the 4-stream ensemble (fused with the reference weights, when all four streams have a
-run); with and without SF-Head per backbone; accuracy per group of confusable classes, with the
+Collects every finished run (a directory with config.yaml and results.json) under the folders
+given (default work_dir) by dataset × benchmark × backbone × SF-Head × stream and writes markdown
+tables: top-1 per stream and for the 4-stream ensemble (fused with the reference weights, when all
+four streams have a run); with and without SF-Head per backbone (with several seeds, Welch's
+t-test of the difference); accuracy per group of confusable classes, with the
 separability of each group's classes in feature space beside it where tools/embed.py measured the
 run (`<run>/separability_<epoch>.json`, for the same checkpoint epoch). Several seeds of one
 setting (runs whose configs differ only in seed, such as the `<work_dir>/seed<N>` folders of a
@@ -21,6 +22,7 @@ import sys
 
 import numpy as np
 import yaml
+from scipy import stats
 
 from feeders import run_split
 from torchlight.files import atomic_write
@@ -51,13 +53,14 @@ def variant_name(model, sf_head):
     return BACKBONES.get(model, model) + (' + SF-Head' if sf_head else '')
 
 
-def find_runs(root, epoch):
-    """{(dataset/benchmark, model, sf_head, stream): [run, ...]}: the finished runs under `root`,
+def find_runs(roots, epoch):
+    """{(dataset/benchmark, model, sf_head, stream): [run, ...]}: the finished runs under `roots`,
     the seeds of one setting together (ordered by seed). Where several settings share a key, the
     newest run's setting wins; where a seed ran twice, its newest run (the others are listed in
     `notes`)."""
     found, notes = {}, []
-    for folder, _, files in sorted(os.walk(root)):
+    walked = (entry for root in roots for entry in sorted(os.walk(root)))
+    for folder, _, files in walked:
         if 'results.json' not in files or 'config.yaml' not in files:
             continue
         try:
@@ -197,8 +200,9 @@ def stream_table(benchmark, runs, published, epoch):
 
 def sf_head_table(runs):
     lines = [
-        '| benchmark | backbone | stream | without SF-Head | with SF-Head | difference |',
-        '|---' * 6 + '|',
+        '| benchmark | backbone | stream | without SF-Head | with SF-Head | difference '
+        '| p (seeds) |',
+        '|---' * 7 + '|',
     ]
     for benchmark, model, stream in sorted({(b, m, s) for b, m, _, s in runs}):
         a, b = (top1s(runs.get((benchmark, model, sf, stream))) for sf in (False, True))
@@ -206,9 +210,18 @@ def sf_head_table(runs):
         difference = f'{np.mean(b) - np.mean(a):+.2f}' if a and b else MISSING
         lines.append(
             f'| {benchmark} | {BACKBONES.get(model, model)} | {stream} | {cell(a)} | {cell(b)} '
-            f'| {difference} |'
+            f'| {difference} | {welch_p(a, b)} |'
         )
     return lines
+
+
+def welch_p(first, second):
+    """Two-sided p-value of Welch's t-test on two sets of seeds' top-1 (equal means, variances
+    free); MISSING with fewer than 2 seeds on a side, or no spread at all, to test against."""
+    if len(first) < 2 or len(second) < 2:
+        return MISSING
+    p_value = stats.ttest_ind(second, first, equal_var=False).pvalue
+    return f'{p_value:.3g}' if np.isfinite(p_value) else MISSING
 
 
 def group_table(benchmark, runs):
@@ -262,22 +275,24 @@ def group_cell(runs, group, key):
     return text + (f' [{len(values)} of {len(runs)} runs]' if 0 < len(values) < len(runs) else '')
 
 
-def write_tables(root, epoch):
-    runs, notes = find_runs(root, epoch)
+def write_tables(roots, epoch):
+    runs, notes = find_runs(roots, epoch)
+    where = ', '.join(roots)
     if not runs:
         raise ConfigError(
-            f'no finished run under {root} (a folder with config.yaml and results.json)'
+            f'no finished run under {where} (a folder with config.yaml and results.json)'
         )
     published = published_figures()
     lines = [
-        f'# Results of the runs under {root} ({epoch} epoch)',
+        f'# Results of the runs under {where} ({epoch} epoch)',
         '',
         f'Top-1 accuracy in %. "{MISSING}": no finished run (never filled in). "(pub. x)": the '
         f'published figure for the same model (tools/published_results.yaml). 4-stream: the four '
         f"streams' scores summed with the reference weights. \"m ± s (n=k)\": the mean and the "
         f'sample standard deviation over k seeds of one setting (runs whose configs differ only '
-        f"in seed). Silhouette, k-NN %, probe %: how well a group's classes separate in feature "
-        f'space (python -m tools.embed; docs/analysis.md).',
+        f'in seed); "p (seeds)": Welch\'s t-test of the two variants\' seeds. Silhouette, k-NN %, '
+        f"probe %: how well a group's classes separate in feature space (python -m tools.embed; "
+        f'docs/analysis.md).',
         '',
     ]
     for benchmark in sorted({b for b, _, _, _ in runs}):
@@ -302,7 +317,10 @@ def main(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        'root', nargs='?', default='work_dir', help='folder holding the runs (default work_dir)'
+        'roots',
+        nargs='*',
+        default=['work_dir'],
+        help='folders holding the runs (default work_dir)',
     )
     parser.add_argument(
         '--epoch', choices=['best', 'last'], required=True, help='which epoch of each run'
@@ -310,7 +328,7 @@ def main(argv=None):
     parser.add_argument('--out', help='write the markdown here too')
     args = parser.parse_args(argv)
     try:
-        text = write_tables(args.root, args.epoch)
+        text = write_tables(args.roots, args.epoch)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
