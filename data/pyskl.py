@@ -37,6 +37,21 @@ def read_annotation_file(path):
     return splits, records
 
 
+def records_by_name(path, records):
+    """({frame_dir: record}, problems): an entry that is not a record with a frame_dir, or a
+    second record of a frame_dir, is a problem (the first record is kept)."""
+    by_name, problems = {}, []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or 'frame_dir' not in record:
+            problems.append(f'{path}: annotation {i} is not a record with a frame_dir')
+        elif str(record['frame_dir']) in by_name:
+            problems.append(f"{path}: {record['frame_dir']}: a second record of that frame_dir "
+                            f"(the first is kept)")
+        else:
+            by_name[str(record['frame_dir'])] = record
+    return by_name, problems
+
+
 def benchmarks(path, splits):
     """{benchmark: {'train': frame_dirs, 'test': frame_dirs}} of every pair of train and val (or,
     without val, test) splits."""

@@ -231,15 +231,7 @@ def pyskl_recipe(path, layout=None, persons=2):
     if not os.path.isfile(path):
         raise ConfigError(f'--raw {path} is not a file (a pyskl annotation .pkl)')
     splits, records = pyskl.read_annotation_file(path)
-    problems, by_name = [], {}
-    for i, record in enumerate(records):
-        if not isinstance(record, dict) or 'frame_dir' not in record:
-            problems.append(f'{path}: annotation {i} is not a record with a frame_dir')
-        elif str(record['frame_dir']) in by_name:
-            problems.append(f"{path}: {record['frame_dir']}: a second record of that frame_dir "
-                            f"(the first is kept)")
-        else:
-            by_name[str(record['frame_dir'])] = record
+    by_name, problems = pyskl.records_by_name(path, records)
     lists = pyskl.benchmarks(path, splits)
     listed = {str(name) for parts in lists.values() for names in parts.values() for name in names}
     used = [name for name in by_name if name in listed]
