@@ -35,8 +35,8 @@ def test_ucla_keeps_the_reference_lists_order_and_one_frame_files(tmp_path, caps
     )
     printed = capsys.readouterr().out
     assert (
-        '3 samples prepared from 3 files, 0 skipped as unreadable, 1481 left out as listed by the reference'
-        in printed
+        '3 samples prepared from 3 files, 0 skipped as unreadable, 1481 left out as listed by the '
+        'reference' in printed
     )
     train = read_index(str(out / 'ucla.h5'), 'xview', 'train')
     # Reference train list positions 58 and 967; labels 1 and 2 in the lists, 0-based here.
@@ -158,8 +158,8 @@ def test_pkummd_clips_splits_and_summary(tmp_path, capsys):
     assert prepare_main(['pkummd', '--raw', PKU, '--out', str(out), '--workers', '2']) == 0
     printed = capsys.readouterr().out
     assert (
-        'pkummd: 5 samples prepared from 2 files, 2 skipped as unreadable, 1 left out as listed in a split '
-        'file without a skeleton file, 1 left out as in no split list'
+        'pkummd: 5 samples prepared from 2 files, 2 skipped as unreadable, 1 left out as listed in '
+        'a split file without a skeleton file, 1 left out as in no split list'
     ) in printed
     assert 'label/0002-L.txt:3: unknown action id 52' in printed
     xsub_train = build_feeder(
