@@ -293,6 +293,12 @@ def custom_recipe(raw, layout, persons=2, test_ratio=0.2, seed=0):
     else:
         split = {name: [i for i, row in enumerate(kept) if row.split == name]
                  for name in custom.SPLITS}
+    empty = [name for name, members in split.items() if kept and not members]
+    if empty:
+        raise ConfigError(
+            f'{os.path.join(raw, "labels.csv")}: no sequence with a file goes to the {empty[0]} '
+            f'split (give some the split {empty[0]}, or raise --test-ratio)'
+        )
     listed = {source[0] for source in sources}
     unlisted = sorted(
         f for f in os.listdir(raw)

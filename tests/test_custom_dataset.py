@@ -173,6 +173,8 @@ def test_missing_and_misshapen_files_are_reported_and_skipped(tmp_path, capsys):
     ('name,label\n', 'a\nb\n', 'lists no sequence'),
     ('a0,a\n', 'a\na\n', "class 'a' is listed twice"),
     ('a0,a\n', '\n', 'lists no class'),
+    ('a0,a,train\n', 'a\nb\n', 'no sequence with a file goes to the test split'),
+    ('a0,a\n', 'a\nb\n', 'no sequence with a file goes to the test split'),
 ])
 def test_each_labels_and_classes_problem_is_named(tmp_path, capsys, labels, classes, problem):
     raw = write_dataset(tmp_path / 'raw', [('a0', 'a')])
