@@ -21,6 +21,7 @@ import sys
 import numpy as np
 import torch
 
+from data import fit_persons
 from data.inputs import read_input
 from feeders import FEEDERS
 from feeders.feeder import open_split
@@ -37,9 +38,6 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 # frames (NW-UCLA's 201, PKU-MMD's clips and the demo's fewer), so a prepared dataset's own
 # samples are scored whole, exactly as its test run scores them.
 DEFAULT_SPAN = 300
-# NTU-120's preparation repeats a lone actor in the second person slot, NTU-60's leaves it empty
-# (data/recipes.py read_ntu); a model expects its single-person inputs that way.
-REPEATS_LONE_ACTOR = ('ntu120',)
 WINDOWS_PER_BATCH = 64
 
 
@@ -94,7 +92,9 @@ class Predictor:
         the longer side of `image_size` (height, width) when given, else by the skeleton's
         extent, as its feeder does for samples with and without a stored image size."""
         info = {'where': where, **self.image_size_info(image_size)}
-        frames = self.fit_persons(self.checked(frames, where))
+        # persons beyond the model's dropped (the readers put the main actors first)
+        frames = fit_persons(self.checked(frames, where), self.meta['model_args']['num_person'],
+                             self.meta['dataset'])
         windows = [frames[start : start + self.span]
                    for start in window_starts(len(frames), self.span, self.stride)]
         rng = np.random.default_rng(0)  # test-time transforms draw nothing; seeded all the same
@@ -138,19 +138,6 @@ class Predictor:
         if not np.isfinite(frames).all():
             raise ConfigError(f'{where} holds NaN or Inf')
         return frames
-
-    def fit_persons(self, frames):
-        """(T, M, V, C) → (T, num_person, V, C): persons beyond the model's dropped (the readers
-        put the main actors first), missing ones zero, or, for NTU-120, a lone actor repeated."""
-        slots = self.meta['model_args']['num_person']
-        frames = frames[:, :slots]
-        missing = slots - frames.shape[1]
-        if missing == 0:
-            return frames
-        if frames.shape[1] == 1 and self.meta['dataset'] in REPEATS_LONE_ACTOR:
-            return np.repeat(frames, slots, axis=1)
-        padding = np.zeros((len(frames), missing, *frames.shape[2:]), dtype=frames.dtype)
-        return np.concatenate([frames, padding], axis=1)
 
     # ---------------------------------------------------------------------------------- naming
 

@@ -20,9 +20,17 @@ def read_text(path):
         ) from None
 
 
-def fit_persons(frames, persons):
-    """(T, persons, V, C): the first `persons` persons of `frames` (T, M, V, C), zeros for the
-    missing ones (the prepared format has a fixed number of person slots)."""
+# The NTU-120 preparation of the references repeats a lone actor in the second person slot; NTU-60's
+# and the others leave the slot empty.
+REPEATS_LONE_ACTOR = ('ntu120',)
+
+
+def fit_persons(frames, persons, dataset=None):
+    """(T, persons, V, C) float32: the first `persons` persons of `frames` (T, M, V, C), zeros for
+    the missing ones (the prepared format has a fixed number of person slots), or a lone actor
+    repeated in every slot for a `dataset` in REPEATS_LONE_ACTOR."""
+    if frames.shape[1] == 1 and dataset in REPEATS_LONE_ACTOR:
+        return np.repeat(frames, persons, axis=1).astype(np.float32, copy=False)
     fitted = np.zeros((frames.shape[0], persons, *frames.shape[2:]), dtype=np.float32)
     kept = frames[:, :persons]
     fitted[:, : kept.shape[1]] = kept

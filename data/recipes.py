@@ -10,9 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy as np
-
-from data import DataFileError, custom, ntu, pkummd, pyskl, ucla
+from data import DataFileError, custom, fit_persons, ntu, pkummd, pyskl, ucla
 from data.ntu_splits import BENCHMARKS, NUM_CLASS, SETUPS, split_orders
 from data.storage import XY_SCORE, XYZ
 from graph import get_layout
@@ -63,8 +61,7 @@ def files_in(raw, suffix):
 
 
 def read_ntu(dataset, path):
-    """One sample in two person slots: NTU-60 leaves a single actor's second slot empty, NTU-120
-    repeats it (as the reference preparations do)."""
+    """One sample in two person slots (a single actor's second slot: data.fit_persons)."""
     name = ntu.sample_name(path)
     action = ntu.parse_name(name)['action']
     if not 1 <= action <= NUM_CLASS[dataset]:
@@ -72,11 +69,7 @@ def read_ntu(dataset, path):
             f'{path}: unknown action id A{action:03d} for {dataset} '
             f'(A001..A{NUM_CLASS[dataset]:03d})'
         )
-    frames = ntu.prepare_sequence(path)
-    if frames.shape[1] == 1:
-        second = frames if dataset == 'ntu120' else np.zeros_like(frames)
-        frames = np.concatenate([frames, second], axis=1)
-    return [(name, action - 1, frames)], []
+    return [(name, action - 1, fit_persons(ntu.prepare_sequence(path), 2, dataset))], []
 
 
 def ntu_recipe(dataset, raw):
