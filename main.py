@@ -9,7 +9,7 @@ import os
 import sys
 
 from feeders import FEEDERS, run_split
-from model import MODELS, build_model, inference_args
+from model import MODELS, build_model, full_model_args, inference_args
 from torchlight import config, distributed
 from torchlight.checkpoint import load_checkpoint
 from torchlight.config import resumed_config, save_config
@@ -73,7 +73,24 @@ def run_meta(cfg, test_set):
         'layout': attrs.get('layout'),
         'stream': cfg['stream'],
         'num_class': len(test_set.class_names),
+        'class_names': list(test_set.class_names),
     }
+
+
+def check_data_fits_model(cfg, test_set):
+    """Refuse, in one line, data whose samples the model cannot read: the channels, joints and
+    person slots of the test split's first sample against in_channels, num_point, num_person."""
+    args = full_model_args(cfg['model'], cfg['model_args'])
+    channels, _, joints, persons = test_set[0][0].shape                 # (C, T, V, M)
+    given = (channels, joints, persons)
+    expected = (args['in_channels'], args['num_point'], args['num_person'])
+    if given != expected:
+        raise ConfigError(
+            f'{test_set.path} gives samples of {channels} channels, {joints} joints '
+            f'({test_set.layout.name}) and {persons} person slots, but model_args say in_channels '
+            f'{expected[0]}, num_point {expected[1]}, num_person {expected[2]} (graph '
+            f"{args['graph']}): set model_args to fit the data"
+        )
 
 
 def build_trainer(cfg, context):
@@ -82,6 +99,7 @@ def build_trainer(cfg, context):
     # process 0's weights are broadcast to the others
     seed_everything(cfg['seed'] + context.rank)
     datasets = build_datasets(cfg)
+    check_data_fits_model(cfg, datasets['test'])
     model = build_model(cfg['model'], **cfg['model_args'])
     return Trainer(cfg, model, datasets, run_meta(cfg, datasets['test']), context)
 

@@ -164,8 +164,11 @@ class Predictor:
         return None
 
     def read_class_names(self):
-        """The class names in the run's data file, if it is here; else the class numbers."""
+        """The class names the checkpoint records, else those of the run's data file if it is
+        here, else the class numbers."""
         num_class = self.meta['num_class']
+        if len(self.meta.get('class_names') or ()) == num_class:
+            return list(self.meta['class_names'])
         data_path = run_path(self.config['test_feeder_args'].get('data_path'))
         names = stored_class_names(data_path, self.config.get('benchmark'))
         if len(names) == num_class:

@@ -750,3 +750,20 @@ def test_groups_without_test_samples_say_so():
     }
     assert format_metrics(metrics).endswith('mean class 100.00 %, ambiguous: no test samples')
     assert format_groups(metrics) == ['    a vs b: no test samples']
+
+
+# ------------------------------------------------------------- data that the model cannot read
+
+
+@pytest.mark.parametrize('override, said', [
+    (['--model_args', 'in_channels=2'], 'in_channels 2'),
+    (['--model_args', 'num_person=1'], 'num_person 1'),
+    (['--model_args', 'graph=coco17', 'num_point=17'], 'num_point 17, num_person 2 (graph coco17)'),
+])
+def test_data_the_model_cannot_read_is_refused_before_anything_is_written(
+        tiny_config, capsys, override, said):
+    config, work_dir = tiny_config
+    error = refused(capsys, '--config', config, *override)
+    assert 'gives samples of 3 channels, 25 joints (ntu25) and 2 person slots' in error
+    assert said in error and 'set model_args to fit the data' in error
+    assert not os.path.exists(work_dir)

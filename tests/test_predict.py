@@ -13,7 +13,7 @@ import torch
 from data.inputs import read_input
 from data.prepare import main as prepare_main
 from data.storage import read_index, write_split
-from data.synthetic import generate
+from data.synthetic import CLASS_NAMES, generate
 from feeders import FEEDERS, build_feeder
 from feeders.transforms import crop_resize
 from main import main
@@ -169,6 +169,17 @@ def test_class_numbers_and_a_note_without_the_run_data(tmp_path):
                                            model_args=SMALL))
     assert predictor.class_names[:2] == ['class 0', 'class 1']
     assert 'gone' in predictor.notes[0] and 'by number' in predictor.notes[0]
+
+
+def test_class_names_the_checkpoint_records_need_no_run_data(tmp_path):
+    weights = write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'), model_args=SMALL)
+    checkpoint = torch.load(weights, weights_only=True)
+    names = list(CLASS_NAMES)
+    checkpoint['meta']['class_names'] = names
+    save_checkpoint(checkpoint, weights)
+    predictor = Predictor(weights)
+    assert predictor.class_names == names and predictor.notes == []
+    assert predictor.groups['wave vs salute'] == [0, 1]
 
 
 # ---------------------------------------------------------------------------------- refusals

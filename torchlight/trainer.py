@@ -134,11 +134,12 @@ class Trainer:
         return checkpoint
 
     def check_meta(self, saved, source):
-        """Refuse a checkpoint whose model, data or stream differ from this config's."""
+        """Refuse a checkpoint whose model, data or stream differ from this config's (of what it
+        records: earlier versions recorded no class names)."""
         diffs = [
-            f'{k}: checkpoint {saved.get(k)!r}, config {v!r}'
+            f'{k}: checkpoint {saved[k]!r}, config {v!r}'
             for k, v in self.meta.items()
-            if saved.get(k) != v
+            if k in saved and saved[k] != v
         ]
         if diffs:
             raise ConfigError(f'{source} was trained with a different setting; ' + '; '.join(diffs))
