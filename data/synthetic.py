@@ -405,7 +405,7 @@ def generate(root, layout='ntu25'):
             labels,
             names,
             per_sample=per_sample,
-            dataset='demo',
+            dataset='demo' if layout == 'ntu25' else 'demo2d',  # tables keep the two apart
             benchmark='xsub',
             split=split,
             layout=layout,

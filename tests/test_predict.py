@@ -316,7 +316,7 @@ def test_2d_keypoints_with_their_image_size_give_the_test_runs_scores(tmp_path):
     root = tmp_path / 'coco2d'
     generate(str(root), layout='coco17')  # the 2D demo, whose samples record their image size
     weights, tested = scores_of_a_test_run(
-        tmp_path, str(root), dataset='demo', benchmark='xsub', feeder='demo2d',
+        tmp_path, str(root), dataset='demo2d', benchmark='xsub', feeder='demo2d',
         model_args={**SMALL, **COCO}, stream='joint',
     )
     test_split = read_index(str(root / 'test.h5'))
