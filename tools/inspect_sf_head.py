@@ -55,8 +55,10 @@ def gate_figure(profiles, labels, joint_names, window):
         joints_axes.set_title(f'{block}: joints (C, V gate)', fontsize=9)
         joints_axes.set_xticks(np.arange(len(joint_names)) + 0.4 - width / 2, joint_names,
                                rotation=90, fontsize=5)
+        # one colour scale per block, so that the inputs' maps compare
+        low, high = profile['map'].min(), profile['map'].max()
         for axes, label, gate_map in zip(map_axes, labels, profile['map']):
-            axes.imshow(gate_map.T, aspect='auto', cmap='viridis',
+            axes.imshow(gate_map.T, aspect='auto', cmap='viridis', vmin=low, vmax=high,
                         extent=(0, window, len(joint_names) - 0.5, -0.5))
             axes.set_title(f'{block}: T × V gate, {label}', fontsize=8)
             axes.set_ylabel('joint', fontsize=7)
@@ -64,6 +66,9 @@ def gate_figure(profiles, labels, joint_names, window):
         weights_axes.set_xticks(range(len(MIXED_TERMS)), MIXED_TERMS, rotation=30, fontsize=6)
         weights_axes.set_ylim(0, 1)
         weights_axes.set_title(f'{block}: AC-FA mixing weights', fontsize=9)
+    frames_axes, _, *map_axes, _ = grid[-1]
+    for axes in (frames_axes, *map_axes):
+        axes.set_xlabel('input frame', fontsize=8)
     grid[0][0].legend(fontsize=7)
     return figure
 
