@@ -94,12 +94,20 @@ class Transforms:
     def sample_and_augment(self, data, rng, info):
         raise NotImplementedError
 
+    def bones(self, data):
+        """The bone stream of joints `data` (C, T, V, M)."""
+        return joint_to_bone(data, self.layout.bone_pairs)
+
+    def motion(self, data):
+        """The motion stream of `data` (C, T, V, M)."""
+        return to_motion(data)
+
     def __call__(self, data, rng, info):
         data = self.sample_and_augment(data, rng, info)
         if self.stream.startswith('bone'):
-            data = joint_to_bone(data, self.layout.bone_pairs)
+            data = self.bones(data)
         if self.stream.endswith('motion'):
-            data = to_motion(data)
+            data = self.motion(data)
         return data.astype(np.float32, copy=False)
 
 
@@ -183,10 +191,10 @@ class PreparedSplit(Dataset):
     transforms_class = Transforms
 
     def __init__(self, data_path, split, *, benchmark, debug, repeat=1, **transform_args):
-        self.path, index, self.reader = open_split(data_path, split, benchmark)
-        self.labels = index['labels']
-        self.names = index['names']
-        self.meta = index['attrs']
+        self.path, self.index, self.reader = open_split(data_path, split, benchmark)
+        self.labels = self.index['labels']
+        self.names = self.index['names']
+        self.meta = self.index['attrs']
         self.layout = get_layout(self.meta['layout'])
         if debug:
             self.labels, self.names = self.labels[:100], self.names[:100]

@@ -13,7 +13,7 @@ pyskl, a bone or step with an undetected end is zero, rather than a difference w
 
 from typing import Annotated, Optional
 
-from data.storage import XYZ, read_index
+from data.storage import XYZ
 from feeders.feeder import Crop, Frames, PreparedSplit, Split, Stream, Transforms
 from feeders.transforms import (
     bone_with_scores,
@@ -62,13 +62,11 @@ class Pose2DTransforms(Transforms):
             )
         return data
 
-    def __call__(self, data, rng, info):
-        data = self.sample_and_augment(data, rng, info)
-        if self.stream.startswith('bone'):
-            data = bone_with_scores(data, self.layout.bone_pairs)
-        if self.stream.endswith('motion'):
-            data = motion_with_scores(data)
-        return data.astype('float32', copy=False)
+    def bones(self, data):
+        return bone_with_scores(data, self.layout.bone_pairs)
+
+    def motion(self, data):
+        return motion_with_scores(data)
 
 
 class Pose2DFeeder(PreparedSplit):
@@ -107,14 +105,8 @@ class Pose2DFeeder(PreparedSplit):
         if self.meta.get('channels') == XYZ:
             raise ConfigError(f'{self.path} holds 3D joints (x, y, z); the pose2d feeder reads 2D '
                               f'keypoints (x, y, score): use the skeleton feeder')
-        self.image_sizes = self.read_image_sizes(benchmark, split)
-
-    def read_image_sizes(self, benchmark, split):
-        """(N, 2) (height, width) per sample, or None when the prepared data has none (a .npz
-        file, or 2D data prepared without them)."""
-        if self.path.endswith('.npz'):
-            return None
-        return read_index(self.path, benchmark, split).get('image_size')
+        # (N, 2) (height, width) per sample; none in a .npz file or 2D data prepared without them
+        self.image_sizes = self.index.get('image_size')
 
     def sample_info(self, index):
         info = super().sample_info(index)
