@@ -4,6 +4,7 @@ error is due it is one line, `error: ...` on stderr, naming the file or option, 
 import json
 import os
 import pickle
+import re
 import shutil
 import time
 from typing import Annotated
@@ -21,7 +22,7 @@ from tests.conftest import write_tiny_config
 from tools.ensemble import main as ensemble_main
 from tools.tables import main as tables_main
 from torchlight.checkpoint import load_checkpoint
-from torchlight.files import atomic_write
+from torchlight.files import atomic_write, check_output_file, check_output_folder
 from torchlight.metrics import ambiguous_metrics, format_groups, format_metrics
 from torchlight.outputs import RunOutputs
 from torchlight.registry import ConfigError, Registry
@@ -674,8 +675,8 @@ def test_a_bad_checkpoint_is_one_error_line(trained, tmp_path, capsys):
         ),
         (
             ['--train_feeder_args', 'p_interval=[0.5, 0.2]'],
-            r'train_feeder_args.p_interval must be a list \(each item a number in \(0, 1\]\) of 1 to 2 '
-            r'items in ascending order, got \[0.5, 0.2\]',
+            r'train_feeder_args.p_interval must be a list \(each item a number in \(0, 1\]\) '
+            r'of 1 to 2 items in ascending order, got \[0.5, 0.2\]',
         ),
         (
             ['--test_feeder_args', 'p_interval=[5]'],
@@ -767,3 +768,28 @@ def test_data_the_model_cannot_read_is_refused_before_anything_is_written(
     assert 'gives samples of 3 channels, 25 joints (ntu25) and 2 person slots' in error
     assert said in error and 'set model_args to fit the data' in error
     assert not os.path.exists(work_dir)
+
+
+# ------------------------------------------------------------------ output options of the tools
+
+
+def test_an_output_file_never_replaces_an_input_or_a_file_of_another_kind(tmp_path):
+    checkpoint = tmp_path / 'best.pt'
+    checkpoint.write_bytes(b'weights')
+    scores = tmp_path / 'scores.json'
+    scores.write_text('{}')
+    cases = [
+        (checkpoint, 'the output must be a .json file'),
+        (tmp_path, 'is a folder; name a .json file'),
+        (tmp_path / 'gone' / 'out.json', f'the folder {tmp_path / "gone"} does not exist'),
+        (scores, 'is also an input of this command'),
+    ]
+    for path, said in cases:
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            check_output_file(str(path), '--json', ('.json',),
+                              inputs=[str(checkpoint), str(scores)])
+    assert checkpoint.read_bytes() == b'weights' and scores.read_text() == '{}'
+    check_output_file(str(tmp_path / 'new.json'), '--json', ('.json',), inputs=[str(checkpoint)])
+    with pytest.raises(ConfigError, match='is a file, not a folder'):
+        check_output_folder(str(checkpoint), '--out')
+    check_output_folder(str(tmp_path / 'figures'), '--out')

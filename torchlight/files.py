@@ -5,6 +5,8 @@ import os
 import re
 import shutil
 
+from torchlight.errors import ConfigError
+
 # `<final name>.tmp<PID>`: what atomic writes (and the data preparation) write before renaming.
 TEMPORARY = re.compile(r'\.tmp(\d+)$')
 
@@ -24,6 +26,29 @@ def atomic_write(path, data):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def check_output_file(path, option, suffixes, inputs=()):
+    """Refuse, before any work is done, an output file that would destroy something: a name
+    without one of `suffixes` (e.g. a checkpoint named by mistake), a folder, a folder that does
+    not exist, or one of the command's `inputs`."""
+    if os.path.isdir(path):
+        raise ConfigError(f'{option} {path} is a folder; name a {suffixes[0]} file')
+    if not path.lower().endswith(tuple(suffixes)):
+        raise ConfigError(f'{option} {path}: the output must be a {" or ".join(suffixes)} file')
+    folder = os.path.dirname(path) or '.'
+    if not os.path.isdir(folder):
+        raise ConfigError(f'{option} {path}: the folder {folder} does not exist')
+    for source in inputs:
+        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise ConfigError(f'{option} {path} is also an input of this command; name another '
+                              f'file')
+
+
+def check_output_folder(path, option):
+    """Refuse an output folder that names an existing file."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f'{option} {path} is a file, not a folder')
 
 
 def process_alive(pid):
