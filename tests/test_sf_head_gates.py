@@ -102,14 +102,15 @@ def test_inspect_draws_every_head_for_each_input(tmp_path, demo_root, capsys):
     assert printed.count('wave.npy (') == 2 and printed.count('salute.npy (') == 2
 
     predictor = Predictor(weights)
-    profiles, labels = inspect(predictor, inputs)
-    figure = gate_figure(profiles, labels, predictor.layout.joints, window=64)
-    # per block: frames, joints, one map per input, mixing weights
-    assert len(figure.axes) == 2 * (3 + 2)
+    profiles, labels, window = inspect(predictor, inputs)
+    assert window == 64                                   # the test feeder's default window
+    figure = gate_figure(profiles, labels, predictor.layout.joints, window)
+    # per block: frames, joints, one map per input, mixing weights; and the maps' colour bar
+    assert len(figure.axes) == 2 * (3 + 2 + 1)
     titles = [axes.get_title() for axes in figure.axes]
     assert titles[:5] == ['l1: frames (T, C gate)', 'l1: joints (C, V gate)',
                           f'l1: T × V gate, {labels[0]}', f'l1: T × V gate, {labels[1]}',
-                          'l1: AC-FA mixing weights']
+                          'l1: AC-FA mixing weights\n(learnt: the same for every input)']
     joints_axes = figure.axes[1]
     assert [t.get_text() for t in joints_axes.get_xticklabels()] == list(predictor.layout.joints)
     # each input's profile is that of its own first window
@@ -127,4 +128,12 @@ def test_inspect_refuses_a_model_without_heads_and_a_missing_person(tmp_path, de
     weights = write_checkpoint(tmp_path / 'best.pt', demo_root, model_args=SMALL)
     assert inspect_main(['--weights', weights, '--input', wave, '--person', '2']) == 2
     assert '--person 2: the model reads persons 0 to 1' in capsys.readouterr().err
+    alone = tmp_path / 'alone.npy'
+    np.save(alone, np.load(wave)[0])                           # (T, V, C): one person
+    assert inspect_main(['--weights', weights, '--input', str(alone), '--person', '1']) == 2
+    assert f'{alone}: person slot 1 is empty' in capsys.readouterr().err
+    assert inspect_main(['--weights', weights, '--input', wave, '--out', weights]) == 2
+    assert 'the output must be a .png or .pdf or .svg file' in capsys.readouterr().err
+    assert inspect_main(['--weights', weights, '--input', wave, '--image-size', '720', '1280']) == 2
+    assert 'image' in capsys.readouterr().err
     assert not list(tmp_path.glob('*.png'))

@@ -8,8 +8,9 @@ each. The inputs are those predict.py reads, preprocessed as the checkpoint's te
 gates are those of the first window of a sequence longer than the window. It also prints, per block
 and input, the three frames and joints with the largest weights.
 
-    python -m tools.inspect_sf_head --weights work_dir/demo/joint/best.pt \
-        --input salute.npy wave.npy --out work_dir/demo/joint/sf_head.png
+    python -m tools.inspect_sf_head --weights work_dir/demo/joint/best.pt --input a.npy b.npy
+
+2D checkpoints take the video's --image-size HEIGHT WIDTH, as predict.py does.
 """
 
 import argparse
@@ -23,9 +24,11 @@ from data.inputs import read_input
 from predict import Predictor
 from tools.sf_head_gates import MIXED_TERMS, gate_profiles, heads_of
 from torchlight import plots
+from torchlight.files import check_output_file
 from torchlight.registry import ConfigError
 
-PANEL_WIDTH, PANEL_HEIGHT = 3.6, 2.2
+PANEL_WIDTH, PANEL_HEIGHT = 3.6, 2.4
+FIGURE_SUFFIXES = ('.png', '.pdf', '.svg')
 
 
 def top_positions(values, names, k=3):
@@ -34,11 +37,12 @@ def top_positions(values, names, k=3):
     return ', '.join(f'{names[i]} {values[i]:.2f}' for i in order)
 
 
-def gate_figure(profiles, labels, joint_names, window):
+def gate_figure(profiles, labels, joint_names, window, title=''):
     """Rows: blocks; columns: frames, joints, one (T, V) map per input, mixing weights.
     `profiles[block][key]` holds one row per input (person already chosen)."""
     columns = 3 + len(labels)
     figure = plots.new_figure(PANEL_WIDTH * columns, PANEL_HEIGHT * len(profiles))
+    figure.suptitle(title)
     grid = figure.subplots(len(profiles), columns, squeeze=False)
     for row, (block, profile) in zip(grid, profiles.items()):
         frames_axes, joints_axes, *map_axes, weights_axes = row
@@ -52,38 +56,45 @@ def gate_figure(profiles, labels, joint_names, window):
                             width=width, label=label)
         frames_axes.set_title(f'{block}: frames (T, C gate)', fontsize=9)
         frames_axes.set_xlim(0, window)
+        frames_axes.set_ylabel('gate, mean over channels', fontsize=7)
         joints_axes.set_title(f'{block}: joints (C, V gate)', fontsize=9)
         joints_axes.set_xticks(np.arange(len(joint_names)) + 0.4 - width / 2, joint_names,
-                               rotation=90, fontsize=5)
+                               rotation=90, fontsize=6)
         # one colour scale per block, so that the inputs' maps compare
         low, high = profile['map'].min(), profile['map'].max()
         for axes, label, gate_map in zip(map_axes, labels, profile['map']):
-            axes.imshow(gate_map.T, aspect='auto', cmap='viridis', vmin=low, vmax=high,
-                        extent=(0, window, len(joint_names) - 0.5, -0.5))
+            image = axes.imshow(gate_map.T, aspect='auto', cmap='viridis', vmin=low, vmax=high,
+                                extent=(0, window, len(joint_names) - 0.5, -0.5))
             axes.set_title(f'{block}: T × V gate, {label}', fontsize=8)
-            axes.set_ylabel('joint', fontsize=7)
+            axes.set_yticks(range(len(joint_names)), joint_names, fontsize=4)
+        figure.colorbar(image, ax=map_axes, fraction=0.05, pad=0.01)
         weights_axes.bar(range(len(MIXED_TERMS)), profile['weights'])
         weights_axes.set_xticks(range(len(MIXED_TERMS)), MIXED_TERMS, rotation=30, fontsize=6)
         weights_axes.set_ylim(0, 1)
-        weights_axes.set_title(f'{block}: AC-FA mixing weights', fontsize=9)
+        weights_axes.set_title(f'{block}: AC-FA mixing weights\n(learnt: the same for every input)',
+                               fontsize=8)
     frames_axes, _, *map_axes, _ = grid[-1]
     for axes in (frames_axes, *map_axes):
-        axes.set_xlabel('input frame', fontsize=8)
+        axes.set_xlabel(f'frame of the {window}-frame model input', fontsize=8)
     grid[0][0].legend(fontsize=7)
     return figure
 
 
-def inspect(predictor, paths, person=0):
-    """(profiles {block: {key: one row per input}}, labels): the gates of each input's first
-    window, for person slot `person`."""
+def inspect(predictor, paths, person=0, image_size=None):
+    """(profiles {block: {key: one row per input}}, labels, window): the gates of each input's
+    first window, for person slot `person`; `window` the frames of the model input."""
     persons = predictor.meta['model_args']['num_person']
     if not 0 <= person < persons:
         raise ConfigError(f'--person {person}: the model reads persons 0 to {persons - 1}')
     labels, rows = [], []
     for path in paths:
         frames = read_input(path)
-        first = predictor.model_inputs(frames, where=path)[:1]           # (1, C, T, V, M)
-        top = predictor.top(predictor.predict(frames, where=path), k=1)[0]
+        first = predictor.model_inputs(frames, where=path, image_size=image_size)[:1]
+        if not first[..., person].any():                                   # (1, C, T, V, M)
+            raise ConfigError(f'{path}: person slot {person} is empty (the sequence holds fewer '
+                              f'persons); choose another --person')
+        probabilities = predictor.predict(frames, where=path, image_size=image_size)
+        top = predictor.top(probabilities, k=1)[0]
         labels.append(f"{os.path.basename(path)} ({top['name']} {top['prob']:.2f})")
         rows.append(gate_profiles(predictor.model, torch.from_numpy(first)))
     profiles = {
@@ -93,7 +104,7 @@ def inspect(predictor, paths, person=0):
     }
     for block in profiles:
         profiles[block]['weights'] = rows[0][block]['weights']
-    return profiles, labels
+    return profiles, labels, first.shape[2]
 
 
 def print_summary(profiles, labels, joint_names, window):
@@ -114,8 +125,10 @@ def main(argv=None):
     parser.add_argument('--weights', required=True, help='a checkpoint of a run (best.pt, last.pt)')
     parser.add_argument('--input', nargs='+', required=True, help='sequence files (as predict.py)')
     parser.add_argument('--person', type=int, default=0, help='the person slot to show')
-    parser.add_argument('--out', help='the figure (.png); default: sf_head_<input>.png beside '
-                        'the checkpoint')
+    parser.add_argument('--image-size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
+                        help='2D checkpoints: the size of the video the keypoints come from')
+    parser.add_argument('--out', help='the figure (.png, .pdf, .svg); default: '
+                        'sf_head_<input>.png beside the checkpoint')
     args = parser.parse_args(argv)
     stem = os.path.splitext(os.path.basename(args.input[0]))[0]
     out = args.out or os.path.join(os.path.dirname(args.weights) or '.', f'sf_head_{stem}.png')
@@ -123,14 +136,16 @@ def main(argv=None):
         if not plots.available():
             raise ConfigError('the figure needs matplotlib: '
                               'pip install -r requirements-optional.txt')
+        check_output_file(out, '--out', FIGURE_SUFFIXES, inputs=[args.weights, *args.input])
         predictor = Predictor(args.weights)
         if not heads_of(predictor.model):
             raise ConfigError(f'{args.weights} is a model without an inline SF-Head: '
                               f'nothing to show')
-        profiles, labels = inspect(predictor, args.input, args.person)
-        window = predictor.model_inputs(read_input(args.input[0]), args.input[0]).shape[2]
+        predictor.image_size_info(args.image_size)  # refused where the transforms take none
+        profiles, labels, window = inspect(predictor, args.input, args.person, args.image_size)
         print_summary(profiles, labels, predictor.layout.joints, window)
-        figure = gate_figure(profiles, labels, predictor.layout.joints, window)
+        title = f'SF-Head gates of {args.weights}, person slot {args.person}'
+        figure = gate_figure(profiles, labels, predictor.layout.joints, window, title)
         plots.save(figure, out)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
