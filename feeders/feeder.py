@@ -59,13 +59,15 @@ RAW_INPUT = {
 
 
 def prepare_command(path):
-    """The command that writes the prepared data `path` (data/<dataset>/<dataset>.h5)."""
+    """The command that writes the prepared data `path` (data/<dataset>/<dataset>.h5; a pyskl
+    file's data is named after the file, a custom dataset's after its folder)."""
     parts = os.path.normpath(path).split(os.sep)
     known = [i for i, part in enumerate(parts) if part in RAW_INPUT]
     if not known:
+        name = os.path.splitext(os.path.basename(path))[0]
         return (
-            'prepare the dataset with python -m data.prepare DATASET --raw RAW_FOLDER --out '
-            f'{os.path.dirname(os.path.dirname(path)) or "."}'
+            f'write it with python -m data.prepare pyskl --raw {name}.pkl, or custom --raw '
+            f'<a folder named {name}> --layout LAYOUT, with --out {os.path.dirname(path) or "."}'
         )
     dataset = parts[known[-1]]
     out = os.path.join(*parts[: known[-1] + 1])

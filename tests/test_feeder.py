@@ -6,6 +6,7 @@ import torch
 
 from data.storage import read_index, write_split
 from feeders import build_feeder
+from feeders.feeder import prepare_command
 from feeders.transforms import (
     crop_resize,
     joint_to_bone,
@@ -248,3 +249,12 @@ def test_demo_dataset_is_deterministic_and_subject_wise(tmp_path, demo_root):
         fb = build_feeder('skeleton', data_path=str(tmp_path), split=split, window_size=16)
         np.testing.assert_array_equal(fa[7][0], fb[7][0])
     assert sorted(set(read_index(os.path.join(demo_root, 'test.h5'))['labels'])) == list(range(10))
+
+
+def test_missing_data_names_the_command_and_the_folder_that_writes_it():
+    assert prepare_command('data/ntu60/ntu60.h5') == (
+        'write it with: python -m data.prepare ntu60 --raw <the folder of .skeleton files> '
+        '--out data/ntu60')
+    pyskl = prepare_command(os.path.join('data', 'pyskl', 'ntu60_hrnet.h5'))
+    assert 'pyskl --raw ntu60_hrnet.pkl' in pyskl and pyskl.endswith('--out data/pyskl')
+    assert prepare_command('mine.h5').endswith('--out .')
