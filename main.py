@@ -9,6 +9,7 @@ import os
 import sys
 
 from feeders import FEEDERS, run_split
+from graph import get_layout
 from model import MODELS, build_model, full_model_args, inference_args
 from torchlight import config, distributed
 from torchlight.checkpoint import load_checkpoint
@@ -79,7 +80,8 @@ def run_meta(cfg, test_set):
 
 def check_data_fits_model(cfg, test_set):
     """Refuse, in one line, data whose samples the model cannot read: the channels, joints and
-    person slots of the test split's first sample against in_channels, num_point, num_person."""
+    person slots of the test split's first sample against in_channels, num_point, num_person, and
+    the data's layout against the model's graph."""
     args = full_model_args(cfg['model'], cfg['model_args'])
     channels, _, joints, persons = test_set[0][0].shape                 # (C, T, V, M)
     given = (channels, joints, persons)
@@ -90,6 +92,13 @@ def check_data_fits_model(cfg, test_set):
             f'({test_set.layout.name}) and {persons} person slots, but model_args say in_channels '
             f'{expected[0]}, num_point {expected[1]}, num_person {expected[2]} (graph '
             f"{args['graph']}): set model_args to fit the data"
+        )
+    model_layout = get_layout(args['graph'])
+    if not model_layout.same_skeleton(test_set.layout):
+        raise ConfigError(
+            f'{test_set.path} was prepared with the layout {test_set.layout.name}, but '
+            f"model_args.graph is {args['graph']}, another skeleton (joints, edges or centre): "
+            f'set graph to the layout of the data'
         )
 
 

@@ -49,6 +49,14 @@ def open_split(data_path, split, benchmark=None):
     return path, index, SequenceReader(path, index['start'], index['length'])
 
 
+def recorded_layout(path, layout):
+    """The layout that the prepared data `path` records (a name, or a layout file's path)."""
+    try:
+        return get_layout(layout)
+    except ConfigError as err:
+        raise ConfigError(f'{path} was prepared with the layout {layout}: {err}') from None
+
+
 # What `python -m data.prepare DATASET --raw ...` reads, per dataset it prepares.
 RAW_INPUT = {
     'ntu60': 'the folder of .skeleton files',
@@ -197,7 +205,7 @@ class PreparedSplit(Dataset):
         self.labels = self.index['labels']
         self.names = self.index['names']
         self.meta = self.index['attrs']
-        self.layout = get_layout(self.meta['layout'])
+        self.layout = recorded_layout(self.path, self.meta['layout'])
         if debug:
             self.labels, self.names = self.labels[:100], self.names[:100]
         self.transforms = self.transforms_class(layout=self.layout, **transform_args)

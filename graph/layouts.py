@@ -16,6 +16,11 @@ class Layout:
     centre: int  # joint used to centre a sequence
     bones: tuple = ()  # (joint, origin) pairs of the bone stream; empty: the inward edges
 
+    def same_skeleton(self, other):
+        """Whether `other` describes this skeleton (joints, edges, centre), whatever its name (a
+        layout file's path may be written in several ways)."""
+        return (self.joints, self.inward, self.centre) == (other.joints, other.inward, other.centre)
+
     @property
     def num_joints(self):
         return len(self.joints)

@@ -13,10 +13,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from data.prepare import main as prepare_main
 from data.storage import read_index, write_split
 from feeders import build_feeder
+from graph import get_layout
 from main import build_datasets, main, parse_args
 from tests.conftest import write_tiny_config
 from tools.ensemble import main as ensemble_main
@@ -793,3 +795,14 @@ def test_an_output_file_never_replaces_an_input_or_a_file_of_another_kind(tmp_pa
     with pytest.raises(ConfigError, match='is a file, not a folder'):
         check_output_folder(str(checkpoint), '--out')
     check_output_folder(str(tmp_path / 'figures'), '--out')
+
+
+def test_data_of_another_skeleton_than_the_models_graph_is_refused(tiny_config, tmp_path, capsys):
+    config, work_dir = tiny_config
+    ntu = get_layout('ntu25')
+    rig = tmp_path / 'ntu_from_the_hip.yaml'               # NTU's joints and edges, another centre
+    rig.write_text(yaml.safe_dump({'joints': list(ntu.joints),
+                                   'edges': [list(e) for e in ntu.inward], 'centre': 'spine_base'}))
+    error = refused(capsys, '--config', config, '--model_args', f'graph={rig}')
+    assert f'was prepared with the layout ntu25, but model_args.graph is {rig}' in error
+    assert not os.path.exists(work_dir)
