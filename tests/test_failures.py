@@ -28,6 +28,7 @@ from torchlight.files import atomic_write, check_output_file, check_output_folde
 from torchlight.metrics import ambiguous_metrics, format_groups, format_metrics
 from torchlight.outputs import RunOutputs
 from torchlight.registry import ConfigError, Registry
+from torchlight.trainer import differences
 from torchlight.validation import Range
 from torchlight.workdir import WorkDirLock, new_test_folder, open_training_folder
 
@@ -806,3 +807,15 @@ def test_data_of_another_skeleton_than_the_models_graph_is_refused(tiny_config, 
     error = refused(capsys, '--config', config, '--model_args', f'graph={rig}')
     assert f'was prepared with the layout ntu25, but model_args.graph is {rig}' in error
     assert not os.path.exists(work_dir)
+
+
+def test_a_checkpoint_of_another_setting_is_refused_naming_only_what_differs():
+    saved = {'model_args': {'num_point': 17, 'graph': 'coco17', 'sf_head': {'groups': 8}},
+             'class_names': ['wave', 'salute', 'hop'], 'stream': 'joint'}
+    current = {'model_args': {'num_point': 25, 'graph': 'ntu25', 'sf_head': {'groups': 8}},
+               'class_names': ['wave', 'clap', 'bow'], 'stream': 'joint'}
+    assert [d for k in saved for d in differences(k, saved[k], current[k])] == [
+        "model_args.graph: checkpoint 'coco17', config 'ntu25'",
+        'model_args.num_point: checkpoint 17, config 25',
+        "class_names[1]: checkpoint 'salute', config 'clap'",
+    ]

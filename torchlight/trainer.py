@@ -97,6 +97,18 @@ def json_metrics(m):
     return {k: v for k, v in m.items() if k != 'confusion_matrix'}
 
 
+def differences(name, saved, current):
+    """Where a checkpoint's recorded setting differs from the config's, one line per difference:
+    mappings key by key, lists at their first differing item."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [diff for key in sorted({*saved, *current}, key=str)
+                for diff in differences(f'{name}.{key}', saved.get(key), current.get(key))]
+    if isinstance(saved, list) and isinstance(current, list) and len(saved) == len(current):
+        return [diff for i, (a, b) in enumerate(zip(saved, current))
+                for diff in differences(f'{name}[{i}]', a, b)][:1]
+    return [] if saved == current else [f'{name}: checkpoint {saved!r}, config {current!r}']
+
+
 class Trainer:
     """Trains (`fit`) or evaluates (`test`) a built model on built datasets.
 
@@ -136,11 +148,8 @@ class Trainer:
     def check_meta(self, saved, source):
         """Refuse a checkpoint whose model, data or stream differ from this config's (of what it
         records: earlier versions recorded no class names)."""
-        diffs = [
-            f'{k}: checkpoint {saved[k]!r}, config {v!r}'
-            for k, v in self.meta.items()
-            if k in saved and saved[k] != v
-        ]
+        diffs = [diff for k, v in self.meta.items() if k in saved
+                 for diff in differences(k, saved[k], v)]
         if diffs:
             raise ConfigError(f'{source} was trained with a different setting; ' + '; '.join(diffs))
 
