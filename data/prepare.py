@@ -5,14 +5,14 @@
     python -m data.prepare ucla   --raw <the all_sqe directory>   --out data/ucla
     python -m data.prepare pkummd --raw <dir of skeleton, label and split files> --out data/pkummd
     python -m data.prepare pyskl  --raw ntu60_hrnet.pkl [--layout coco17] --out data/pyskl
-    python -m data.prepare custom --raw <dir of sequence files, labels.csv, classes.txt> \
-                                  --layout coco17 --out data/mine
+    python -m data.prepare custom --raw <dir of sequences> --layout coco17 --out data/mine
 
 writes <out>/<dataset>.h5 (see data/storage.py): every sample once, with each benchmark's train and
 test splits as lists of its samples; or with --format npz the reference codebases' layout
 (<out>/NTU60_CS.npz, ...; see data/npz.py). pyskl data is named after its file (ntu60_hrnet.h5),
-custom data after its folder. It prints what was kept and what was left out, and why. Files are
-read in parallel (--workers) and streamed to disk: memory does not grow with the number of files.
+custom data after its folder (of sequence files, labels.csv and classes.txt). It prints what was
+kept and what was left out, and why. Files are read in parallel (--workers) and streamed to disk:
+memory does not grow with the number of files.
 A file (or pyskl record) that cannot be read is reported with its name (and line) and skipped, or
 stops the run with --strict; output files appear only when complete.
 """

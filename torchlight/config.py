@@ -51,7 +51,7 @@ OPTIONS = {
     'device': Option('auto', Any, 'auto (CUDA if present) | cpu | a GPU id'),
     'model': Option(None, Optional[str], 'model name: ctrgcn | tcagcn | stgcn'),
     'model_args': Option({}, dict, "the model builder's arguments, e.g. sf_head.groups=8"),
-    'feeder': Option(None, Optional[str], 'feeder name: skeleton | ucla | demo'),
+    'feeder': Option(None, Optional[str], 'feeder name: skeleton | ucla | pose2d | demo | demo2d'),
     'train_feeder_args': Option({}, dict, 'training feeder arguments, e.g. window_size=64'),
     'test_feeder_args': Option({}, dict, 'test feeder arguments'),
     'stream': Option(
