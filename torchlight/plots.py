@@ -4,7 +4,13 @@ Figures are built with matplotlib's object API (no pyplot, no global state) so t
 saved as PNG or handed to tensorboard's `add_figure`.
 """
 
+import io
+import os
+import re
+
 import numpy as np
+
+from torchlight.files import atomic_write
 
 
 def available():
@@ -97,5 +103,15 @@ def accuracy_difference_figure(class_names, first, second, *, counts, labels, ti
     return figure
 
 
+def file_stem(text):
+    """`text` as a file name part: runs of other characters than letters, digits and hyphens
+    become one underscore (a label such as 'a/seed1' must not name a subfolder)."""
+    return re.sub(r'[^0-9A-Za-z-]+', '_', text).strip('_')
+
+
 def save(figure, path):
-    figure.savefig(path)
+    """Written whole or not at all (a killed process leaves no half-written figure); the format
+    is the file's suffix."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=os.path.splitext(path)[1][1:].lower() or 'png')
+    atomic_write(path, buffer.getvalue())
