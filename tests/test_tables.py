@@ -4,6 +4,8 @@ published figures."""
 import json
 import math
 
+import yaml
+
 from feeders import build_feeder
 from tests.runs import fake_run, fake_separability
 from tools.tables import main as tables_main
@@ -148,3 +150,51 @@ def test_welch_p_of_two_seeds_each_by_hand(tmp_path, demo_root):
     t = 2 / math.sqrt(50)
     assert f'| +2.00 | {1 - t / math.sqrt(2 + t * t):.3g} |' in text
     assert f"# Results of the runs under {', '.join(folders)} (best epoch)" in text
+
+
+def test_an_out_of_another_kind_or_in_a_missing_folder_is_refused_before_any_work(
+    tmp_path, demo_root, capsys
+):
+    root = tmp_path / 'runs'
+    make_run(root / 'a', demo_root, 'ctrgcn', sf_head=False, stream='joint', wrong=36)
+    checkpoint = root / 'a' / 'best.pt'
+    checkpoint.write_bytes(b'weights')
+    assert tables_main([str(root), '--epoch', 'best', '--out', str(checkpoint)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f'error: --out {checkpoint}: the output must be a .md or .markdown or '
+                            f'.txt file\n')
+    assert captured.out == ''    # no table computed
+    assert checkpoint.read_bytes() == b'weights'
+    missing = tmp_path / 'nonexist' / 't.md'
+    assert tables_main([str(root), '--epoch', 'best', '--out', str(missing)]) == 2
+    assert capsys.readouterr().err == (f'error: --out {missing}: the folder {missing.parent} does '
+                                       f'not exist\n')
+    assert not missing.parent.exists()
+
+
+def set_data(folder, data_path, layout):
+    """Make a fake run one on the data at `data_path` of `layout`, in a dataset named custom."""
+    config = yaml.safe_load((folder / 'config.yaml').read_text())
+    config['test_feeder_args']['data_path'] = data_path
+    (folder / 'config.yaml').write_text(yaml.safe_dump(config))
+    results = json.loads((folder / 'results.json').read_text())
+    results['meta'].update(dataset='custom', benchmark='test', layout=layout)
+    (folder / 'results.json').write_text(json.dumps(results))
+
+
+def test_datasets_of_one_name_get_tables_of_their_own(tmp_path, demo_root):
+    root = tmp_path / 'runs'
+    # two custom datasets, both prepared from folders named custom: the baseline ran on one, the
+    # SF-Head run on the other
+    make_run(root / 'a', demo_root, 'ctrgcn', sf_head=False, stream='joint', wrong=36)
+    make_run(root / 'b', demo_root, 'ctrgcn', sf_head=True, stream='joint', wrong=9)
+    set_data(root / 'a', 'data/one/custom', 'coco17')
+    set_data(root / 'b', 'data/two/custom', 'openpose18')
+    assert tables_main([str(root), '--epoch', 'best', '--out', str(tmp_path / 't.md')]) == 0
+    text = (tmp_path / 't.md').read_text()
+    # no difference between runs on different data
+    assert '| custom/test (data/one/custom, coco17) | CTR-GCN | joint | 90.00 | — | — | — |' in text
+    assert ('| custom/test (data/two/custom, openpose18) | CTR-GCN | joint | — | 97.50 | — | — |'
+            in text)
+    assert '## custom/test (data/one/custom, coco17): top-1 per stream' in text
+    assert 'left out' not in text

@@ -13,19 +13,25 @@ setting (runs whose configs differ only in seed, such as the `<work_dir>/seed<N>
 `seeds` sweep) make one cell: mean ± standard deviation (n seeds). A cell without a run is marked
 "—", never filled in. Published figures come from tools/published_results.yaml (with their
 sources).
+
+A dataset is its name and benchmark as the runs recorded them together with the data they read
+(the test data_path of their configs and the joint layout): runs on other data of the same name
+(two custom datasets prepared from folders named alike) get tables of their own, headed by the
+name followed by that data, never a shared row.
 """
 
 import argparse
 import json
 import os
 import sys
+from typing import NamedTuple
 
 import numpy as np
 import yaml
 from scipy import stats
 
 from feeders import run_split
-from torchlight.files import atomic_write
+from torchlight.files import atomic_write, check_output_file
 from torchlight.fusion import REFERENCE_WEIGHTS, STREAMS, fuse, load_streams
 from torchlight.metrics import topk_accuracy
 from torchlight.registry import ConfigError
@@ -43,18 +49,47 @@ HEADINGS = {
     'fused': '4-stream',
 }
 MISSING = '—'
+# What --out may be: markdown, or plain text (never a checkpoint or a config named by mistake).
+OUT_SUFFIXES = ('.md', '.markdown', '.txt')
 # What several seeds of one setting may differ in: the seed, and where and how the run ran.
 PER_RUN_KEYS = ('seed', 'seeds', 'work_dir', 'num_worker', 'device')
 # The separability columns beside a variant's group accuracies: (key, heading).
 SEPARABILITY = (('silhouette', 'silhouette'), ('knn', 'k-NN %'), ('probe', 'probe %'))
 
 
+def has_sf_head(config):
+    return bool((config.get('model_args') or {}).get('sf_head'))
+
+
 def variant_name(model, sf_head):
     return BACKBONES.get(model, model) + (' + SF-Head' if sf_head else '')
 
 
+class Benchmark(NamedTuple):
+    """A dataset and benchmark as the runs name it (`ntu60/xsub`: what published figures and
+    reference weights are looked up by) and the data the runs read, which tells apart datasets
+    of one name (two custom datasets prepared from folders named alike)."""
+
+    name: str
+    data: str
+
+
+def benchmark_of(config, meta):
+    """The runs' test data file (as their configs name it) and layout (as they recorded it)."""
+    data_path = (config.get('test_feeder_args') or {}).get('data_path') or ''
+    data = f"{os.path.normpath(data_path) if data_path else '?'}, {meta.get('layout') or '?'}"
+    return Benchmark(f"{meta['dataset']}/{meta['benchmark']}", data)
+
+
+def benchmark_headings(benchmarks):
+    """{benchmark: heading}: its name, followed by its data where another benchmark has the
+    same name."""
+    names = [b.name for b in benchmarks]
+    return {b: b.name if names.count(b.name) == 1 else f'{b.name} ({b.data})' for b in benchmarks}
+
+
 def find_runs(roots, epoch):
-    """{(dataset/benchmark, model, sf_head, stream): [run, ...]}: the finished runs under `roots`,
+    """{(Benchmark, model, sf_head, stream): [run, ...]}: the finished runs under `roots`,
     the seeds of one setting together (ordered by seed). Where several settings share a key, the
     newest run's setting wins; where a seed ran twice, its newest run (the others are listed in
     `notes`)."""
@@ -79,9 +114,9 @@ def find_runs(roots, epoch):
             notes.append(f'{folder}: no {epoch} epoch; left out')
             continue
         key = (
-            f"{meta['dataset']}/{meta['benchmark']}",
+            benchmark_of(config, meta),
             meta['model'],
-            bool((config.get('model_args') or {}).get('sf_head')),
+            has_sf_head(config),
             meta['stream'],
         )
         separability, note = read_separability(folder, epoch, results)
@@ -124,7 +159,7 @@ def newest_setting(candidates, notes):
 def fused_top1(streams, benchmark, epoch):
     """[top-1 of the 4-stream ensemble] with the reference weights (1 each where there are none),
     one per seed that all four streams ran."""
-    weights = REFERENCE_WEIGHTS.get(tuple(benchmark.split('/')), (1, 1, 1, 1))
+    weights = REFERENCE_WEIGHTS.get(tuple(benchmark.name.split('/')), (1, 1, 1, 1))
     feeder = run_split(streams[0][0]['config'])
     seeds = set.intersection(*({run['seed'] for run in runs} for runs in streams))
     values = []
@@ -176,7 +211,7 @@ def stream_table(benchmark, runs, published, epoch):
             )
             figures = next(
                 (
-                    p['top1'].get(benchmark, {})
+                    p['top1'].get(benchmark.name, {})
                     for p in published
                     if p['model'] == model and p.get('sf_head') == sf_head
                 ),
@@ -188,8 +223,8 @@ def stream_table(benchmark, runs, published, epoch):
                 + ' |'
             )
     for entry in published:
-        if entry['model'] not in BACKBONES and benchmark in entry['top1']:
-            figures = entry['top1'][benchmark]
+        if entry['model'] not in BACKBONES and benchmark.name in entry['top1']:
+            figures = entry['top1'][benchmark.name]
             lines.append(
                 f"| {entry['name']} (published) | "
                 + ' | '.join(f'{figures[c]:g}' if c in figures else MISSING for c in COLUMNS)
@@ -198,7 +233,7 @@ def stream_table(benchmark, runs, published, epoch):
     return lines
 
 
-def sf_head_table(runs):
+def sf_head_table(runs, headings):
     lines = [
         '| benchmark | backbone | stream | without SF-Head | with SF-Head | difference '
         '| p (seeds) |',
@@ -209,8 +244,8 @@ def sf_head_table(runs):
         # with seeds, the difference of the means
         difference = f'{np.mean(b) - np.mean(a):+.2f}' if a and b else MISSING
         lines.append(
-            f'| {benchmark} | {BACKBONES.get(model, model)} | {stream} | {cell(a)} | {cell(b)} '
-            f'| {difference} | {welch_p(a, b)} |'
+            f'| {headings[benchmark]} | {BACKBONES.get(model, model)} | {stream} | {cell(a)} '
+            f'| {cell(b)} | {difference} | {welch_p(a, b)} |'
         )
     return lines
 
@@ -295,18 +330,19 @@ def write_tables(roots, epoch):
         f'docs/analysis.md).',
         '',
     ]
-    for benchmark in sorted({b for b, _, _, _ in runs}):
+    headings = benchmark_headings(sorted({b for b, _, _, _ in runs}))
+    for benchmark, heading in headings.items():
         lines += [
-            f'## {benchmark}: top-1 per stream',
+            f'## {heading}: top-1 per stream',
             '',
             *stream_table(benchmark, runs, published, epoch),
             '',
         ]
-    lines += ['## With and without SF-Head', '', *sf_head_table(runs), '']
-    for benchmark in sorted({b for b, _, _, _ in runs}):
+    lines += ['## With and without SF-Head', '', *sf_head_table(runs, headings), '']
+    for benchmark, heading in headings.items():
         table = group_table(benchmark, runs)
         if table:
-            lines += [f'## {benchmark}: accuracy per group of confusable classes', '', *table, '']
+            lines += [f'## {heading}: accuracy per group of confusable classes', '', *table, '']
     if notes:
         lines += ['Runs left out:', '', *[f'- {n}' for n in notes], '']
     return '\n'.join(lines)
@@ -325,9 +361,12 @@ def main(argv=None):
     parser.add_argument(
         '--epoch', choices=['best', 'last'], required=True, help='which epoch of each run'
     )
-    parser.add_argument('--out', help='write the markdown here too')
+    parser.add_argument('--out', help='write the markdown here too (a .md, .markdown or .txt file '
+                        'in an existing folder)')
     args = parser.parse_args(argv)
     try:
+        if args.out:
+            check_output_file(args.out, '--out', OUT_SUFFIXES)
         text = write_tables(args.roots, args.epoch)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
