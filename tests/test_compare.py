@@ -61,10 +61,10 @@ def test_comparison_by_hand(tmp_path, demo_root, capsys):
         demo_root,
         {**{i: 1 for i in waves[:9]}, **{i: 0 for i in salutes[:3]}, **{i: 8 for i in claps[:4]}},
     )
-    # SF-Head: 2 waves called salute, no salute wrong, 6 claps called punch.
-    other, _ = fake_run(
-        tmp_path / 'sf', demo_root, {**{i: 1 for i in waves[:2]}, **{i: 8 for i in claps[:6]}}
-    )
+    # SF-Head (the configs differ in it alone: the runs are named baseline and SF-Head): 2 waves
+    # called salute, no salute wrong, 6 claps called punch.
+    other, _ = fake_run(tmp_path / 'sf', demo_root,
+                        {**{i: 1 for i in waves[:2]}, **{i: 8 for i in claps[:6]}}, sf_head=True)
     assert compare_main([base, other, '--epoch', 'last', '--plots', str(tmp_path / 'plots')]) == 0
     out = capsys.readouterr().out
     # Top-1: (360 - 16) / 360 = 95.56 %, (360 - 8) / 360 = 97.78 %.
@@ -150,3 +150,67 @@ def test_figures_carry_class_names_and_differences():
     widths = [p.get_width() for p in bars.axes[0].patches]
     assert widths == [-10, 0, 10]  # sorted by difference: b, c, a
     assert [t.get_text() for t in bars.axes[0].get_yticklabels()] == ['b (10)', 'c (5)', 'a (10)']
+
+
+def overall_line(out):
+    return next(line for line in out.splitlines() if line.startswith('overall top-1:'))
+
+
+def test_runs_are_named_by_what_differs_in_their_configs_else_by_their_folders(
+    tmp_path, demo_root, capsys
+):
+    # two SF-Head runs, seeds of one setting: their folders name them
+    first, _ = fake_run(tmp_path / 'sf/seed1', demo_root, {}, sf_head=True)
+    second, _ = fake_run(tmp_path / 'sf/seed2', demo_root, {}, sf_head=True)
+    assert compare_main([first, second, '--epoch', 'last', '--plots', str(tmp_path / 'p')]) == 0
+    assert overall_line(capsys.readouterr().out).startswith('overall top-1: seed1 100.00 %, '
+                                                            'seed2 100.00 %')
+    assert 'confusion_ambiguous_seed2.png' in os.listdir(tmp_path / 'p')
+    # backbone and SF-Head differ, the stream does not
+    stgcn, _ = fake_run(tmp_path / 'stgcn', demo_root, {}, model='stgcn')
+    assert compare_main([stgcn, first, '--epoch', 'last']) == 0
+    assert overall_line(capsys.readouterr().out).startswith(
+        'overall top-1: ST-GCN baseline 100.00 %, CTR-GCN SF-Head 100.00 %')
+    # one folder twice; --labels still names them
+    assert compare_main([first, first, '--epoch', 'last']) == 0
+    assert 'first run 100.00 %, second run 100.00 %' in overall_line(capsys.readouterr().out)
+    assert compare_main([stgcn, first, '--epoch', 'last', '--labels', 'old', 'new']) == 0
+    assert 'old 100.00 %, new 100.00 %' in overall_line(capsys.readouterr().out)
+
+
+def test_outputs_that_would_replace_a_file_are_refused_before_any_work(
+    tmp_path, demo_root, capsys
+):
+    base, _ = fake_run(tmp_path / 'base', demo_root, {})
+    other, _ = fake_run(tmp_path / 'sf', demo_root, {}, sf_head=True)
+    readme = tmp_path / 'README.md'
+    readme.write_text('notes')
+    assert compare_main([base, other, '--epoch', 'last', '--plots', str(readme)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f'error: --plots {readme} is a file, not a folder\n'
+    assert captured.out == ''
+    checkpoint = tmp_path / 'base' / 'best.pt'
+    checkpoint.write_bytes(b'weights')
+    assert compare_main([base, '--epoch', 'last', '--write-groups', str(checkpoint)]) == 2
+    assert capsys.readouterr().err == (f'error: --write-groups {checkpoint}: the output must be a '
+                                       f'.yaml or .yml file\n')
+    config = tmp_path / 'base' / 'config.yaml'
+    before = config.read_text()
+    assert compare_main([base, '--epoch', 'last', '--write-groups', str(config)]) == 2
+    assert capsys.readouterr().err == (f'error: --write-groups {config} is also an input of this '
+                                       f'command; name another file\n')
+    assert compare_main([base, other, '--epoch', 'last', '--labels', 'a', 'a',
+                         '--plots', str(tmp_path / 'plots')]) == 2
+    assert capsys.readouterr().err == 'error: --labels: the two runs need two names, got a twice\n'
+    assert readme.read_text() == 'notes' and checkpoint.read_bytes() == b'weights'
+    assert config.read_text() == before
+    assert not (tmp_path / 'plots').exists()
+
+
+def test_help_keeps_each_example_command_on_its_own_lines(capsys):
+    with pytest.raises(SystemExit):
+        compare_main(['--help'])
+    lines = capsys.readouterr().out.splitlines()
+    assert '    python -m tools.compare work_dir/ntu60/baseline --epoch best --top-pairs 10 \\' in (
+        lines)
+    assert '        --plots work_dir/compare' in lines

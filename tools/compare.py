@@ -1,13 +1,16 @@
 """Where does the gain come from? Compare two runs (e.g. baseline vs SF-Head) on the same test
 split.
 
-    python -m tools.compare work_dir/demo/joint_baseline work_dir/demo/joint --epoch last --plots
-    work_dir/compare python -m tools.compare work_dir/ntu60/baseline --epoch best --top-pairs 10
-    --write-groups confused.yaml
+    python -m tools.compare work_dir/demo/joint_baseline work_dir/demo/joint --epoch last \\
+        --plots work_dir/compare
+    python -m tools.compare work_dir/ntu60/baseline --epoch best --top-pairs 10 \\
+        --write-groups confused.yaml
 
 With two runs it prints overall accuracies, then per group of confusable classes (`--groups`,
 default the runs' `ambiguous_groups`) and per class of those groups: the accuracy of each run, the
 difference and the sample count; then the class pairs whose mutual confusion fell and rose most.
+The runs are named by what tells them apart in their configs (backbone, "baseline" or "SF-Head",
+stream), or else by their folders (`--labels` names them otherwise).
 Overall and per group, McNemar's exact test on the samples that only one run got right says
 whether the difference is more than chance (counts and two-sided p-value). Where tools/embed.py
 has measured a run's epoch (`<run>/separability_<epoch>.json`), each group's silhouette, k-NN and
@@ -27,7 +30,9 @@ import numpy as np
 import yaml
 
 from feeders import run_split
+from tools.tables import BACKBONES, HEADINGS, has_sf_head
 from torchlight import plots
+from torchlight.files import atomic_write, check_output_file, check_output_folder
 from torchlight.metrics import (
     ambiguous_metrics,
     confusion_matrix,
@@ -202,9 +207,67 @@ def separability_change(first, second, group, key, form):
     return ' → '.join(values)
 
 
+def description(config):
+    """{what: name}: what tells runs apart in their configs, as the default labels name it."""
+    return {
+        'backbone': BACKBONES.get(config.get('model'), config.get('model')),
+        'sf_head': 'SF-Head' if has_sf_head(config) else 'baseline',
+        'stream': HEADINGS.get(config.get('stream', 'joint')),
+    }
+
+
+def folder_names(run_dirs):
+    """Each run folder's path below the runs' common parent (a lone run: its folder's name)."""
+    absolute = [os.path.abspath(r) for r in run_dirs]
+    if len(absolute) == 1:
+        return [os.path.basename(absolute[0])]
+    parent = os.path.commonpath(absolute)
+    return [os.path.relpath(r, parent) for r in absolute]
+
+
+def default_labels(runs):
+    """The two runs' names: what differs between their configs (backbone, with or without
+    SF-Head, stream), or else their folders ('first run', 'second run' for one folder twice)."""
+    described = [description(run.config) for run in runs]
+    differing = [what for what in described[0] if described[0][what] != described[1][what]]
+    if differing:
+        return [' '.join(d[what] for what in differing) for d in described]
+    labels = folder_names([run.dir for run in runs])
+    return labels if labels[0] != labels[1] else ['first run', 'second run']
+
+
+def check_outputs(args):
+    """Refuse, before any work, outputs that would replace something else or could not be
+    written."""
+    if args.write_groups:
+        check_output_file(args.write_groups, '--write-groups', ('.yaml', '.yml'),
+                          inputs=yaml_inputs(args))
+    if args.plots:
+        check_output_folder(args.plots, '--plots')
+        if not plots.available():
+            raise ConfigError('--plots needs matplotlib (pip install matplotlib)')
+    if args.labels and args.labels[0] == args.labels[1]:
+        # the figures are named by them
+        raise ConfigError(f'--labels: the two runs need two names, got {args.labels[0]} twice')
+
+
+def yaml_inputs(args):
+    """The YAML files that compare reads: --groups, each run's config.yaml and the groups file
+    that it names."""
+    configs = [os.path.join(run, 'config.yaml') for run in args.runs]
+    named = [read_run(run)[0].get('ambiguous_groups') for run in args.runs]
+    return [path for path in [args.groups, *configs, *named] if path]
+
+
+def write_groups(path, groups, class_names, score_file):
+    """Groups {name: [class, ...]} as a groups file for `ambiguous_groups`, by class name."""
+    named = {name: [class_names[c] for c in classes] for name, classes in groups.items()}
+    text = f'# The {len(groups)} class pairs most confused in {score_file}.\n'
+    text += yaml.safe_dump(named, sort_keys=False, allow_unicode=True)
+    atomic_write(path, text.encode())
+
+
 def write_plots(folder, first, second, class_names, groups, label_names):
-    if not plots.available():
-        raise ConfigError('--plots needs matplotlib (pip install matplotlib)')
     os.makedirs(folder, exist_ok=True)
     counts = first.cm.sum(axis=1)
     classes = [c for c in range(len(class_names)) if counts[c]]
@@ -222,7 +285,8 @@ def write_plots(folder, first, second, class_names, groups, label_names):
         figure = plots.ambiguous_confusion_figure(
             run.cm, class_names, groups, f'{label}: ambiguous groups'
         )
-        plots.save(figure, os.path.join(folder, f'confusion_ambiguous_{label}.png'))
+        name = f'confusion_ambiguous_{plots.file_stem(label)}.png'
+        plots.save(figure, os.path.join(folder, name))
     print(f'\nplots written to {folder}/')
 
 
@@ -235,7 +299,9 @@ def main(argv=None):
     )
     parser.add_argument('--epoch', choices=['best', 'last'], help='which epoch of training runs')
     parser.add_argument(
-        '--labels', nargs=2, default=['baseline', 'SF-Head'], help='names of the two runs'
+        '--labels',
+        nargs=2,
+        help='names of the two runs (default: what tells their configs apart, else their folders)',
     )
     parser.add_argument(
         '--groups', help='groups of confusable classes (YAML); default: the runs\' ambiguous_groups'
@@ -254,6 +320,7 @@ def main(argv=None):
     try:
         if len(args.runs) > 2:
             raise ConfigError(f'give one or two runs, not {len(args.runs)}')
+        check_outputs(args)
         first = Run(args.runs[0], args.epoch)
         names, labels, class_names = test_split(first)
         runs = [first] + [Run(r, args.epoch, first.names) for r in args.runs[1:]]
@@ -263,14 +330,7 @@ def main(argv=None):
         pairs = most_confused_pairs(first.cm, args.top_pairs)
         data_groups = {f'{class_names[i]} / {class_names[j]}': [i, j] for i, j, _ in pairs}
         if args.write_groups:
-            with open(args.write_groups, 'w') as f:
-                f.write(f'# The {len(pairs)} class pairs most confused in {first.score_file}.\n')
-                yaml.safe_dump(
-                    {k: [class_names[c] for c in v] for k, v in data_groups.items()},
-                    f,
-                    sort_keys=False,
-                    allow_unicode=True,
-                )
+            write_groups(args.write_groups, data_groups, class_names, first.score_file)
         if len(runs) == 1:
             print_pairs(
                 f'the {len(pairs)} class pairs most confused in {first.score_file} '
@@ -282,9 +342,10 @@ def main(argv=None):
         groups = load_groups(args.groups or first.config.get('ambiguous_groups'), class_names) or {}
         if args.data_groups or not groups:
             groups = {**groups, **data_groups}
-        compare(*runs, labels, class_names, groups, args.top_pairs, args.labels)
+        label_names = args.labels or default_labels(runs)
+        compare(*runs, labels, class_names, groups, args.top_pairs, label_names)
         if args.plots:
-            write_plots(args.plots, *runs, class_names, groups, args.labels)
+            write_plots(args.plots, *runs, class_names, groups, label_names)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
