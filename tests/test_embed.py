@@ -14,7 +14,7 @@ import yaml
 from feeders import build_feeder
 from model import build_model
 from tests.runs import fake_run
-from tools.embed import Features, analyse, group_figure
+from tools.embed import Features, analyse, figures_to_draw, group_figure
 from tools.embed import main as embed_main
 from torchlight.checkpoint import load_checkpoint
 from torchlight.separability import group_separability
@@ -70,7 +70,8 @@ def test_a_group_figure_has_one_panel_per_run_with_the_groups_samples_by_class()
     # a group of fewer than 3 test samples is not drawn: the first 42 samples hold 2 hops
     few = runs[0]
     few = Features('c', {}, 7, few.features[:42], few.labels[:42], few.names[:42], few.class_names)
-    assert group_figure([few], ['c'], 'hop vs jump', [2, 3], [{}], 'pca') is None
+    assert figures_to_draw([few], groups) == {'embed_wave_vs_salute.png': 'wave vs salute',
+                                              'embed_all.png': None}
 
 
 def test_embed_refuses_what_is_not_a_trained_run(tmp_path, demo_root, capsys):
@@ -126,3 +127,34 @@ def test_embed_features_reproduce_the_scores_and_each_figure_has_a_panel_per_run
 def read_config(run):
     with open(os.path.join(run, 'config.yaml')) as f:
         return yaml.safe_load(f)
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_work(tmp_path, demo_root, capsys):
+    run, _ = fake_run(tmp_path / 'run', demo_root, {})
+    readme = tmp_path / 'README.md'
+    readme.write_text('notes')
+    assert embed_main([run, '--epoch', 'last', '--out', str(readme)]) == 2
+    assert capsys.readouterr().err == f'error: --out {readme} is a file, not a folder\n'
+    assert readme.read_text() == 'notes'
+    assert not os.path.exists(os.path.join(run, 'features_last.npz'))
+
+
+def test_a_test_split_too_small_to_embed_is_skipped_and_said_so(tmp_path, monkeypatch, capsys):
+    pytest.importorskip('matplotlib')
+    run = tmp_path / 'run'
+    run.mkdir()
+    one = synthetic_run(str(run), np.random.default_rng(0), 1.0)
+    one = Features(one.dir, {}, 7, one.features[:1], one.labels[:1], one.names[:1],
+                   one.class_names)
+    monkeypatch.setattr(Features, 'of_run', lambda *args: one)
+    out = tmp_path / 'figures'
+    assert analyse([str(run)], 'last', out=str(out), method='tsne') == {}
+    printed = capsys.readouterr().out
+    assert (f'embed_all.png: the test split of {run} has 1 sample(s), fewer than 3: no figure'
+            in printed)
+    assert 'figures to' in printed and not out.exists()
+    # the group of wave and salute: one wave, no salute
+    groups = tmp_path / 'groups.yaml'
+    groups.write_text('wave vs salute: [wave, salute]\n')
+    assert analyse([str(run)], 'last', groups_file=str(groups), out=str(out)) == {}
+    assert 'wave vs salute: 1 test sample(s), fewer than 3: no figure' in capsys.readouterr().out

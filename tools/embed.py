@@ -24,7 +24,6 @@ import argparse
 import io
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass
 
@@ -34,9 +33,10 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from main import build_trainer, parse_args
+from tools.compare import folder_names
 from torchlight import plots
 from torchlight.distributed import Context
-from torchlight.files import atomic_write
+from torchlight.files import atomic_write, check_output_folder
 from torchlight.metrics import load_groups
 from torchlight.registry import ConfigError
 from torchlight.separability import group_separability, separability_file
@@ -160,11 +160,28 @@ def caption(numbers):
             f"probe {numbers['probe']:.1f} %")
 
 
+def figures_to_draw(runs, groups):
+    """The figure files that have enough test samples to embed, {file: group, or None for every
+    class}; a line says which are left out, and why, before anything is written."""
+    drawn = {}
+    for group, classes in groups.items():
+        samples = int(np.isin(runs[0].labels, classes).sum())
+        if samples < MIN_EMBEDDED:
+            print(f'{group}: {samples} test sample(s), fewer than {MIN_EMBEDDED}: no figure')
+        else:
+            drawn[file_name(group)] = group
+    samples = len(runs[0].labels)    # the runs share their test split
+    if samples < MIN_EMBEDDED:
+        print(f"embed_all.png: the test split of {', '.join(run.dir for run in runs)} has "
+              f'{samples} sample(s), fewer than {MIN_EMBEDDED}: no figure')
+    else:
+        drawn['embed_all.png'] = None
+    return drawn
+
+
 def group_figure(runs, labels, group, classes, numbers, method):
-    """The figure of one group: each run's samples of the group's classes, embedded on their own;
-    None when the group has fewer than MIN_EMBEDDED test samples."""
-    if np.isin(runs[0].labels, classes).sum() < MIN_EMBEDDED:
-        return None
+    """The figure of one group: each run's samples of the group's classes, embedded on their own
+    (at least MIN_EMBEDDED of them: figures_to_draw)."""
     panels = []
     for run, label, measured in zip(runs, labels, numbers):
         inside = np.isin(run.labels, classes)
@@ -187,14 +204,8 @@ def all_classes_figure(runs, labels, method, max_samples):
                             f'all classes ({METHOD_NAMES[method]})', method)
 
 
-def save_png(figure, path):
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format='png')
-    atomic_write(path, buffer.getvalue())
-
-
 def file_name(group):
-    return 'embed_' + re.sub(r'[^0-9A-Za-z]+', '_', group).strip('_') + '.png'
+    return f'embed_{plots.file_stem(group)}.png'
 
 
 def print_table(runs, labels, numbers, epoch):
@@ -223,11 +234,7 @@ def run_labels(run_dirs, labels):
         if len(labels) != len(run_dirs):
             raise ConfigError(f'--labels names {len(labels)} runs, but {len(run_dirs)} are given')
         return labels
-    absolute = [os.path.abspath(r) for r in run_dirs]
-    if len(absolute) == 1:
-        return [os.path.basename(absolute[0])]
-    parent = os.path.commonpath(absolute)
-    return [os.path.relpath(r, parent) for r in absolute]
+    return folder_names(run_dirs)
 
 
 def default_out(run_dirs, epoch):
@@ -243,11 +250,13 @@ def analyse(run_dirs, epoch, *, groups_file=None, method='tsne', out=None, label
         raise ConfigError('tools/embed.py draws with matplotlib (pip install matplotlib)')
     labels = run_labels(run_dirs, labels)
     out = out or default_out(run_dirs, epoch)
+    check_output_folder(out, '--out')
     runs = [Features.of_run(run_dir, epoch, device) for run_dir in run_dirs]
     check_same_split(runs)
     first = runs[0]
     groups = load_groups(groups_file or first.config.get('ambiguous_groups'),
                          first.class_names) or {}
+    drawn = figures_to_draw(runs, groups)
     numbers = []
     for run in runs:
         measured = group_separability(run.features, run.labels, groups, run.class_names, SEED)
@@ -259,19 +268,18 @@ def analyse(run_dirs, epoch, *, groups_file=None, method='tsne', out=None, label
         atomic_write(separability_file(run.dir, epoch), json.dumps(record, indent=2).encode())
     if groups:
         print_table(runs, labels, numbers, epoch)
-    os.makedirs(out, exist_ok=True)
     figures = {}
-    for group, classes in groups.items():
-        figure = group_figure(runs, labels, group, classes, numbers, method)
-        if figure is None:
-            print(f'{group}: fewer than {MIN_EMBEDDED} test samples, no figure')
+    for name, group in drawn.items():
+        if group is None:
+            figures[name] = all_classes_figure(runs, labels, method, max_samples)
         else:
-            figures[file_name(group)] = figure
-    figures['embed_all.png'] = all_classes_figure(runs, labels, method, max_samples)
+            figures[name] = group_figure(runs, labels, group, groups[group], numbers, method)
+    if figures:
+        os.makedirs(out, exist_ok=True)
     for name, figure in figures.items():
-        save_png(figure, os.path.join(out, name))
+        plots.save(figure, os.path.join(out, name))
     print(f'\nfeatures_{epoch}.npz and separability_{epoch}.json written to each run; '
-          f'figures to {out}/: {", ".join(figures)}')
+          f'figures to {out}/: {", ".join(figures) or "none"}')
     return {name: [axes.get_title() for axes in figure.axes] for name, figure in figures.items()}
 
 
