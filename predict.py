@@ -14,6 +14,8 @@ Reference: docs/predict.md.
 """
 
 import argparse
+import functools
+import itertools
 import json
 import os
 import sys
@@ -22,14 +24,15 @@ import numpy as np
 import torch
 
 from data import fit_persons
-from data.inputs import read_input
+from data.inputs import read_sequence
+from data.storage import XY_SCORE, XYZ
 from feeders import FEEDERS
 from feeders.feeder import open_split
 from feeders.pose2d import Pose2DTransforms
 from graph import get_layout
 from model import build_model
 from torchlight.checkpoint import apply_weights, load_checkpoint
-from torchlight.files import atomic_write
+from torchlight.files import atomic_write, check_output_file
 from torchlight.metrics import load_groups
 from torchlight.registry import ConfigError
 
@@ -39,6 +42,13 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 # samples are scored whole, exactly as its test run scores them.
 DEFAULT_SPAN = 300
 WINDOWS_PER_BATCH = 64
+# The leading classes of an ambiguous group are called ambiguous when the second holds at least this
+# fraction of the first's probability: 0.8 vs 0.2 (a one-in-five share of the pair) is still a
+# contest, while beyond it the model has made its call (a 0.95 vs 0.05 note would flag nearly every
+# sample of a group's classes, and the note would say nothing).
+AMBIGUOUS_RATIO = 0.25
+# What the channels hold (data/storage.py), in messages.
+CHANNELS = {XYZ: '3D joints (x, y, z)', XY_SCORE: '2D keypoints (x, y, score)'}
 
 
 class Predictor:
@@ -46,7 +56,8 @@ class Predictor:
 
     `predict(frames)` gives the class probabilities of one sequence; `top(probabilities, k)` the k
     most likely classes by name; `ambiguity(top)` names the ambiguous group the leading classes
-    share, if any. A sequence longer than `span` frames is cut into windows of `span` frames every
+    share, if any; `read(path)` reads a sequence file and checks it against the checkpoint. A
+    sequence longer than `span` frames is cut into windows of `span` frames every
     `stride` frames (default span // 2), the last window ending at the last frame; each window is
     preprocessed and scored as a whole sample, and the windows' softmax probabilities averaged.
     `notes` says what could not be found (class names, ambiguous groups) and what was used instead.
@@ -63,6 +74,9 @@ class Predictor:
         self.transforms = FEEDERS.get(self.config['feeder']).transforms_from_args(
             self.config['test_feeder_args'], layout=self.layout, stream=self.meta['stream']
         )
+        # the 2D feeders (pose2d, demo2d) read 2D keypoints, the others 3D joints
+        self.channels = XY_SCORE if isinstance(self.transforms, Pose2DTransforms) else XYZ
+        self.data_path = run_path(self.config['test_feeder_args'].get('data_path'))
         self.span, self.stride = check_windows(span, stride)
         self.notes = []
         self.class_names = self.read_class_names()
@@ -78,7 +92,7 @@ class Predictor:
 
     def predict_file(self, path, image_size=None):
         """Class probabilities of the sequence in `path` (any kind data/inputs.py reads)."""
-        return self.predict(read_input(path), where=path, image_size=image_size)
+        return self.predict(self.read(path).frames, where=path, image_size=image_size)
 
     @torch.no_grad()
     def window_logits(self, frames, where='the array', image_size=None):
@@ -122,6 +136,32 @@ class Predictor:
             raise ConfigError(f'the image size must be positive, got {height} x {width}')
         return {'image_size': (int(height), int(width))}
 
+    def read(self, path):
+        """The Sequence in `path` (data/inputs.py), refused when it does not fit the checkpoint;
+        its notes say what the reader could not check and which persons the model leaves out."""
+        sequence = read_sequence(path)
+        self.check_channels(sequence.channels, path)
+        frames = self.checked(sequence.frames, path)
+        return sequence._replace(frames=frames,
+                                 notes=(*sequence.notes, *self.dropped_persons(frames, path)))
+
+    def check_channels(self, channels, where):
+        """Refuse 2D keypoints for a checkpoint trained on 3D joints, and the reverse, where the
+        input says what its channels hold (`channels`: XYZ, XY_SCORE or None)."""
+        if channels not in (None, self.channels):
+            raise ConfigError(
+                f'{where} holds {CHANNELS[channels]}; {self.weights} was trained on '
+                f"{CHANNELS[self.channels]} (its feeder: {self.config['feeder']})"
+            )
+
+    def dropped_persons(self, frames, where):
+        """A note when `frames` (T, M, V, C) hold more persons than the model reads."""
+        persons, slots = frames.shape[1], self.meta['model_args']['num_person']
+        if persons <= slots:
+            return ()
+        return (f'{where} holds {persons} persons; {self.weights} reads {slots}: the first '
+                f'{slots} are scored, the other {persons - slots} dropped',)
+
     def checked(self, frames, where):
         """`frames` as float32 (T, M, V, C) (a (T, V, C) array is one person), refused naming
         both sides when its joints or channels do not fit the checkpoint."""
@@ -149,19 +189,49 @@ class Predictor:
             for c in order
         ]
 
-    def ambiguity(self, top):
-        """'A 0.52 / B 0.41: an ambiguous pair (group)' when the leading classes (the longest
-        run of at least two from the top that one group holds) share an ambiguous group, else
-        None."""
+    def ambiguity(self, probabilities):
+        """'A 0.52 / B 0.41: an ambiguous pair (group)' when the two most likely classes share an
+        ambiguous group and the second holds at least AMBIGUOUS_RATIO of the first's probability
+        (with further classes of the group that follow and do too, a group of three or more), else
+        None. From the whole probability vector: how many classes are shown does not matter."""
+        order = np.argsort(-probabilities, kind='stable')
+        least = AMBIGUOUS_RATIO * probabilities[order[0]]
+        contenders = list(itertools.takewhile(lambda c: probabilities[c] >= least, order))
         for group, members in (self.groups or {}).items():
-            leading = 0
-            while leading < len(top) and top[leading]['class'] in members:
-                leading += 1
-            if leading >= 2:
-                kind = 'pair' if leading == 2 else f'group of {leading}'
-                listed = ' / '.join(f"{t['name']} {t['prob']:.2f}" for t in top[:leading])
+            leading = list(itertools.takewhile(lambda c: c in members, contenders))
+            if len(leading) >= 2:
+                kind = 'pair' if len(leading) == 2 else f'group of {len(leading)}'
+                listed = ' / '.join(f'{self.class_names[c]} {probabilities[c]:.2f}'
+                                    for c in leading)
                 return f'{listed}: an ambiguous {kind} ({group})'
         return None
+
+    def scaling_note(self, image_size):
+        """For a 2D checkpoint given no image size: what scaling the keypoints by the skeleton's
+        extent instead means for its scores; None where it means nothing (the run scaled so
+        too)."""
+        if image_size is not None or self.channels != XY_SCORE:
+            return None
+        trained_with_sizes = self.trained_with_image_sizes()
+        if trained_with_sizes is None:
+            return ("2D keypoints scaled by the skeleton's extent; if the run's data stored image "
+                    'sizes (pyskl files, the 2D demo), give the video\'s --image-size HEIGHT WIDTH')
+        if trained_with_sizes:
+            return (f"{self.weights} was trained on 2D keypoints scaled by their video's image "
+                    "size; without --image-size HEIGHT WIDTH they are scaled by the skeleton's "
+                    'extent and the scores are unreliable')
+        return None
+
+    def trained_with_image_sizes(self):
+        """Whether the run's 2D samples were scaled by their image size: its test data stores
+        image sizes; None when that data is not here (and the feeder does not tell)."""
+        if self.config['feeder'] == 'demo2d':
+            return True  # the 2D demo records every sample's image size (data/synthetic.py)
+        if self.run_index is None:
+            return None
+        sizes = self.run_index.get('image_size')
+        # (0, 0): unknown for that sample, which the feeder scales by its extent
+        return sizes is not None and bool((np.min(sizes, axis=1) > 0).any())
 
     def read_class_names(self):
         """The class names the checkpoint records, else those of the run's data file if it is
@@ -169,15 +239,19 @@ class Predictor:
         num_class = self.meta['num_class']
         if len(self.meta.get('class_names') or ()) == num_class:
             return list(self.meta['class_names'])
-        data_path = run_path(self.config['test_feeder_args'].get('data_path'))
-        names = stored_class_names(data_path, self.config.get('benchmark'))
+        names = (self.run_index or {'attrs': {}})['attrs'].get('class_names') or []
         if len(names) == num_class:
             return list(names)
         self.notes.append(
-            f'no class names: the run\'s data file ({data_path}) is not readable here; classes are '
-            f'shown by number'
+            f"no class names: the run's data file ({self.data_path}) is not readable here; "
+            f'classes are shown by number'
         )
         return [f'class {c}' for c in range(num_class)]
+
+    @functools.cached_property
+    def run_index(self):
+        """The index of the run's test split, when its data file is here; else None."""
+        return stored_index(self.data_path, self.config.get('benchmark'))
 
     def read_groups(self):
         """{group: [class ids]} of the run's `ambiguous_groups` file, or None with a note."""
@@ -211,14 +285,15 @@ def run_path(path):
     return from_root if os.path.exists(from_root) else path
 
 
-def stored_class_names(data_path, benchmark):
-    """The class names a prepared data file records; none when it is not here or not readable."""
+def stored_index(data_path, benchmark):
+    """The index (data/storage.py read_index) of a run's test split; None when its data file is
+    not here or not readable."""
     if not data_path or not os.path.exists(data_path):
-        return []
+        return None
     try:
-        return open_split(data_path, 'test', benchmark)[1]['attrs'].get('class_names') or []
+        return open_split(data_path, 'test', benchmark)[1]
     except ConfigError:
-        return []
+        return None
 
 
 def check_windows(span, stride):
@@ -262,12 +337,13 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def scale_notes(predictor, image_size):
-    """A note when 2D keypoints are scaled by their extent for want of an image size."""
-    if image_size is not None or not isinstance(predictor.transforms, Pose2DTransforms):
-        return []
-    return ['2D keypoints scaled by the skeleton\'s extent; if the run\'s data stored image sizes '
-            '(pyskl files, the 2D demo), give the video\'s --image-size HEIGHT WIDTH']
+def check_options(args):
+    """Refuse, before any work, a --top below 1 and a --json output that would destroy something
+    (a checkpoint, an input: torchlight/files.py check_output_file)."""
+    if args.top < 1:
+        raise ConfigError(f'--top must be at least 1, got {args.top}')
+    if args.json:
+        check_output_file(args.json, '--json', ('.json',), inputs=[args.weights, *args.input])
 
 
 def describe(path, top, note):
@@ -288,21 +364,22 @@ def write_json(path, results):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        if args.top < 1:
-            raise ConfigError(f'--top must be at least 1, got {args.top}')
-        if args.json and not os.path.isdir(os.path.dirname(args.json) or '.'):
-            raise ConfigError(f'--json {args.json}: its folder does not exist')
+        check_options(args)
         predictor = Predictor(args.weights, span=args.span, stride=args.stride)
         predictor.image_size_info(args.image_size)  # refused before any input is read
-        # every input is read (and refused) before any is scored
-        sequences = [(path, read_input(path)) for path in args.input]
-        for note in predictor.notes + scale_notes(predictor, args.image_size):
+        # every input is read and checked against the checkpoint (and refused) before any note
+        # is shown or any input scored: a refusal is then the only line printed
+        sequences = [(path, predictor.read(path)) for path in args.input]
+        notes = [*predictor.notes, *(note for _, sequence in sequences for note in sequence.notes),
+                 predictor.scaling_note(args.image_size)]
+        for note in filter(None, notes):
             print(f'note: {note}', file=sys.stderr)
         results = []
-        for path, frames in sequences:
-            probabilities = predictor.predict(frames, where=path, image_size=args.image_size)
+        for path, sequence in sequences:
+            probabilities = predictor.predict(sequence.frames, where=path,
+                                              image_size=args.image_size)
             top = predictor.top(probabilities, args.top)
-            note = predictor.ambiguity(top)
+            note = predictor.ambiguity(probabilities)
             results.append({'input': path, 'top': top, 'ambiguous': note})
             print(describe(path, top, note))
         if args.json:

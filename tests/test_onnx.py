@@ -2,6 +2,8 @@
 onnxruntime what the PyTorch model computes in evaluation mode, at other batch sizes and frame
 counts than it was traced with."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -82,6 +84,35 @@ def test_refusals_write_nothing(tmp_path, demo_root, capsys, monkeypatch):
     assert err.startswith('error: onnxruntime vs PyTorch on ')
     assert 'S001C001P001R001A005.skeleton: largest difference' in err
     assert err.endswith(f'above the tolerance of -1; {out} not written\n')
+    assert not out.exists()
+
+
+def test_an_output_that_would_destroy_a_file_is_refused_before_any_work(tmp_path, capsys):
+    weights = write_checkpoint(tmp_path / 'best.pt', str(tmp_path / 'gone'), model_args=TINY)
+    checkpoint = (tmp_path / 'best.pt').read_bytes()
+    cases = [
+        (weights, f'error: --out {weights}: the output must be a .onnx file'),
+        (str(tmp_path), f'error: --out {tmp_path} is a folder; name a .onnx file'),
+        (str(tmp_path / 'no' / 'm.onnx'),
+         f'error: --out {tmp_path / "no" / "m.onnx"}: the folder {tmp_path / "no"} does not exist'),
+    ]
+    for out, message in cases:
+        assert export_onnx.main(['--weights', weights, '--out', out]) == 2
+        assert capsys.readouterr().err == message + '\n'
+    assert (tmp_path / 'best.pt').read_bytes() == checkpoint
+    assert os.listdir(tmp_path) == ['best.pt']
+
+
+def test_a_sample_of_the_other_kind_is_refused(tmp_path, capsys):
+    weights = write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'), model_args=TINY)
+    sample = tmp_path / 'two.npy'
+    np.save(sample, np.ones((9, 25, 2), np.float32))
+    out = tmp_path / 'm.onnx'
+    assert export_onnx.main(['--weights', weights, '--out', str(out), '--sample', str(sample)]) == 2
+    assert capsys.readouterr().err == (
+        f'error: {sample} holds 2D keypoints (x, y, score); {weights} was trained on 3D joints '
+        f'(x, y, z) (its feeder: skeleton)\n'
+    )
     assert not out.exists()
 
 

@@ -114,9 +114,40 @@ def test_no_note_when_the_leading_classes_are_in_no_common_group(tmp_path, demo_
     probabilities = [0.5, 0.05, 0.4, 0.01, 0.01, 0.01, 0.01, 0.005, 0.005, 0.01]
     predictor = Predictor(write_checkpoint(tmp_path / 'k.pt', demo_root, model_args=SMALL,
                                            state=constant_logits_state(probabilities)))
-    top = predictor.top(predictor.predict(np.ones((10, 25, 3))), 3)
-    assert [t['name'] for t in top] == ['wave', 'jump up', 'salute']
-    assert predictor.ambiguity(top) is None
+    probabilities = predictor.predict(np.ones((10, 25, 3)))
+    assert [t['name'] for t in predictor.top(probabilities, 3)] == ['wave', 'jump up', 'salute']
+    assert predictor.ambiguity(probabilities) is None
+
+
+def predict_one(tmp_path, demo_root, probabilities, *options):
+    """(exit code, stdout lines) of predict.py with a model that gives `probabilities`."""
+    weights = write_checkpoint(tmp_path / 'known.pt', demo_root, model_args=SMALL,
+                               state=constant_logits_state(probabilities))
+    sequence = tmp_path / 'walk.npy'
+    np.save(sequence, np.random.default_rng(0).normal(size=(40, 25, 3)).astype(np.float32))
+    return predict_main(['--weights', weights, '--input', str(sequence), *options])
+
+
+def test_no_ambiguity_note_when_the_model_is_certain(tmp_path, demo_root, capsys):
+    # wave and salute lead, but salute at 0.001 is no contest (the old note said 1.00 / 0.00)
+    probabilities = [0.995, 0.001, 0.001, 0.001, 0.001, 0.001, 0.0, 0.0, 0.0, 0.0]
+    assert predict_one(tmp_path, demo_root, probabilities, '--top', '2') == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ['  wave    0.995', '  salute  0.001']
+
+
+def test_ambiguity_note_with_top_1_when_the_second_class_is_close(tmp_path, demo_root, capsys):
+    probabilities = [0.470, 0.468, 0.01, 0.01, 0.01, 0.01, 0.01, 0.005, 0.005, 0.002]
+    assert predict_one(tmp_path, demo_root, probabilities, '--top', '1') == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        '  wave  0.470', '  wave 0.47 / salute 0.47: an ambiguous pair (wave vs salute)']
+
+
+def test_ambiguity_needs_the_second_class_at_a_quarter_of_the_first(tmp_path, demo_root):
+    predictor = Predictor(write_checkpoint(tmp_path / 'k.pt', demo_root, model_args=SMALL))
+    rest = [0.0025] * 8
+    assert predictor.ambiguity(np.array([0.78, 0.2, *rest])) == (
+        'wave 0.78 / salute 0.20: an ambiguous pair (wave vs salute)')
+    assert predictor.ambiguity(np.array([0.8, 0.18, *rest])) is None
 
 
 def test_window_starts_by_hand():
@@ -193,6 +224,8 @@ def test_refusals_name_the_input_and_the_checkpoint(tmp_path, demo_root, capsys)
     torch.save(build_model('ctrgcn', **SMALL).state_dict(), plain)
     text = tmp_path / 'seq.txt'
     text.write_text('1 2 3\n')
+    renamed = tmp_path / 'text.npy'
+    renamed.write_text('1 2 3\n')
     out = tmp_path / 'out.json'
     cases = [
         (['--weights', weights, '--input', str(coco)],
@@ -204,6 +237,11 @@ def test_refusals_name_the_input_and_the_checkpoint(tmp_path, demo_root, capsys)
          f'error: {text}: not an input file predict reads'),
         (['--weights', weights, '--input', str(tmp_path / 'none.npy')],
          f'error: input not found: {tmp_path / "none.npy"}'),
+        (['--weights', weights, '--input', str(tmp_path)],
+         f'error: input {tmp_path} is a folder; give the sequence files in it'),
+        (['--weights', weights, '--input', str(renamed)],
+         f'error: {renamed}: not a NumPy array file (it lacks the header that numpy.save '
+         f'writes)'),
         (['--weights', weights, '--input', str(coco), '--top', '0'],
          'error: --top must be at least 1, got 0'),
         (['--weights', weights, '--input', str(coco), '--span', '0'],
@@ -221,7 +259,80 @@ def test_refusals_name_the_input_and_the_checkpoint(tmp_path, demo_root, capsys)
     assert not out.exists()
     nowhere = tmp_path / 'no' / 'out.json'
     assert predict_main(['--weights', weights, '--input', str(coco), '--json', str(nowhere)]) == 2
-    assert capsys.readouterr().err == f'error: --json {nowhere}: its folder does not exist\n'
+    assert capsys.readouterr().err == (f'error: --json {nowhere}: the folder {nowhere.parent} '
+                                       f'does not exist\n')
+
+
+def test_json_output_that_would_destroy_a_file_is_refused_before_any_work(
+    tmp_path, demo_root, capsys
+):
+    weights = write_checkpoint(tmp_path / 'best.pt', demo_root, model_args=SMALL)
+    sequence = tmp_path / 'wave.json'
+    sequence.write_text(json.dumps({'keypoints': np.ones((20, 25, 3)).tolist()}))
+    before = {path: path.read_bytes() for path in (tmp_path / 'best.pt', sequence)}
+    cases = [
+        (weights, f'error: --json {weights}: the output must be a .json file'),
+        (str(sequence), f'error: --json {sequence} is also an input of this command; name another '
+                        f'file'),
+        (str(tmp_path), f'error: --json {tmp_path} is a folder; name a .json file'),
+    ]
+    for out, message in cases:
+        assert predict_main(['--weights', weights, '--input', str(sequence), '--json', out]) == 2
+        printed = capsys.readouterr()
+        assert (printed.out, printed.err) == ('', message + '\n')
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(os.listdir(tmp_path)) == ['best.pt', 'wave.json']
+
+
+def test_2d_keypoints_and_3d_joints_are_refused_by_a_checkpoint_of_the_other_kind(
+    tmp_path, demo_root, capsys
+):
+    joints3d = write_checkpoint(tmp_path / 'w.pt', demo_root, model_args=SMALL)
+    keypoints2d = write_checkpoint(tmp_path / 'coco.pt', str(tmp_path / 'gone'), feeder='pose2d',
+                                   layout='coco17', model_args={**SMALL, **COCO})
+    two = tmp_path / 'two.npy'  # x, y: the reader adds a score as third channel
+    np.save(two, np.random.default_rng(0).normal(size=(40, 25, 2)).astype(np.float32))
+    scored = tmp_path / 'scored.json'
+    scored.write_text(json.dumps({'keypoints': np.ones((9, 25, 2)).tolist(),
+                                  'scores': np.ones((9, 25)).tolist()}))
+    ntu = os.path.join(FIXTURES, 'ntu', 'S001C001P001R001A005.skeleton')
+    out = tmp_path / 'out.json'
+    cases = [
+        (joints3d, two, f'error: {two} holds 2D keypoints (x, y, score); {joints3d} was trained on '
+                        f'3D joints (x, y, z) (its feeder: skeleton)'),
+        (joints3d, scored, f'error: {scored} holds 2D keypoints (x, y, score); {joints3d} was '
+                           f'trained on 3D joints (x, y, z) (its feeder: skeleton)'),
+        (keypoints2d, ntu, f'error: {ntu} holds 3D joints (x, y, z); {keypoints2d} was trained on '
+                           f'2D keypoints (x, y, score) (its feeder: pose2d)'),
+    ]
+    for weights, sequence, message in cases:
+        argv = ['--weights', weights, '--input', str(sequence), '--json', str(out)]
+        assert predict_main(argv) == 2
+        printed = capsys.readouterr()
+        assert (printed.out, printed.err) == ('', message + '\n')
+    assert not out.exists()
+    # three channels may be x, y, z or x, y, score: a .npy cannot tell them apart
+    three = tmp_path / 'three.npy'
+    np.save(three, np.ones((9, 25, 3), np.float32))
+    assert Predictor(joints3d).read(str(three)).channels is None
+
+
+def test_a_frames_first_array_and_dropped_persons_get_notes(tmp_path, demo_root, capsys):
+    weights = write_checkpoint(tmp_path / 'w.pt', demo_root, model_args=SMALL)
+    rng = np.random.default_rng(3)
+    frames_first = tmp_path / 'frames_first.npy'  # (T, M, V, C): read as 83 persons of 2 frames
+    np.save(frames_first, rng.normal(size=(83, 2, 25, 3)).astype(np.float32))
+    crowd = tmp_path / 'crowd.npy'  # (M, T, V, C): 3 persons of 40 frames
+    np.save(crowd, rng.normal(size=(3, 40, 25, 3)).astype(np.float32))
+    assert predict_main(['--weights', weights, '--input', str(frames_first), str(crowd)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f'note: {frames_first} is read as (M, T, V, C) = 83 persons of 2 frames; if the array is '
+        f'frames first (T, M, V, C), save it as array.transpose(1, 0, 2, 3)',
+        f'note: {frames_first} holds 83 persons; {weights} reads 2: the first 2 are scored, the '
+        f'other 81 dropped',
+        f'note: {crowd} holds 3 persons; {weights} reads 2: the first 2 are scored, the other 1 '
+        f'dropped',
+    ]
 
 
 def test_2d_keypoints_are_scaled_by_the_longer_side_of_the_image(tmp_path, capsys):
@@ -239,8 +350,56 @@ def test_2d_keypoints_are_scaled_by_the_longer_side_of_the_image(tmp_path, capsy
                   - predictor.predict(frames, image_size=(480, 640))).max() > 1e-4
     sequence = tmp_path / 'pose.npy'
     np.save(sequence, frames)
+    # the run's data is not here: whether it stored image sizes is unknown
     assert predict_main(['--weights', weights, '--input', str(sequence)]) == 0
-    assert "note: 2D keypoints scaled by the skeleton's extent" in capsys.readouterr().err
+    assert "note: 2D keypoints scaled by the skeleton's extent; if the run's data stored" in (
+        capsys.readouterr().err)
+
+
+def coco_split(folder, image_sizes=None):
+    """A prepared test split of 2D keypoints in `folder`, with `image_sizes` (N, 2) or none."""
+    frames = np.random.default_rng(0).uniform(0.5, 1, (2, 9, 1, 17, 3)).astype(np.float32)
+    per_sample = None if image_sizes is None else {'image_size': np.array(image_sizes)}
+    os.makedirs(folder)
+    write_split(os.path.join(folder, 'test.h5'), list(frames), [0, 1], ['a', 'b'],
+                per_sample=per_sample, dataset='mine', layout='coco17', num_class=10)
+    return str(folder)
+
+
+@pytest.mark.parametrize('feeder, image_sizes, noted', [
+    ('pose2d', [[720, 1280], [720, 1280]], True),
+    ('pose2d', None, False),  # trained with extent scaling
+    ('pose2d', [[0, 0], [0, 0]], False),  # no sample's image size known: extent scaling
+    ('demo2d', None, True),  # the 2D demo stores image sizes; its data is not even needed
+])
+def test_2d_scaling_note_says_what_the_run_was_trained_with(
+    feeder, image_sizes, noted, tmp_path, capsys
+):
+    data_path = (coco_split(tmp_path / 'data', image_sizes) if feeder == 'pose2d'
+                 else str(tmp_path / 'gone'))
+    weights = write_checkpoint(tmp_path / 'w.pt', data_path, feeder=feeder, layout='coco17',
+                               model_args={**SMALL, **COCO})
+    assert predict_main(['--weights', weights, '--input', COCO_SEQUENCE]) == 0
+    note = (f"note: {weights} was trained on 2D keypoints scaled by their video's image size; "
+            f"without --image-size HEIGHT WIDTH they are scaled by the skeleton's extent and the "
+            f'scores are unreliable')
+    err = capsys.readouterr().err.splitlines()
+    assert (note in err) == noted and not any('extent' in line for line in err if line != note)
+    assert predict_main(['--weights', weights, '--input', COCO_SEQUENCE, '--image-size', '720',
+                         '1280']) == 0
+    assert 'extent' not in capsys.readouterr().err
+
+
+def test_no_note_before_an_unrelated_error(tmp_path, capsys):
+    weights = write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'), feeder='demo2d',
+                               layout='coco17',
+                               model_args={**SMALL, **COCO})
+    wrong = tmp_path / 'ntu.npy'
+    np.save(wrong, np.ones((9, 25, 3), np.float32))
+    assert predict_main(['--weights', weights, '--input', COCO_SEQUENCE, str(wrong)]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == '' and printed.err.count('\n') == 1
+    assert printed.err.startswith(f'error: {wrong} has shape (9, 1, 25, 3)')
 
 
 def test_two_dimensional_points_are_refused_by_a_three_channel_model(tmp_path, demo_root):
@@ -258,6 +417,7 @@ def softmax(logits):
 
 
 FIXTURES = os.path.join(ROOT, 'tests', 'fixtures')
+COCO_SEQUENCE = os.path.join(FIXTURES, 'custom', 'salute_01.npy')  # (T, V, 3): x, y, score
 COCO = {'num_point': 17, 'num_person': 1, 'graph': 'coco17'}
 # dataset: preparation arguments, benchmark, feeder, model arguments, stream
 REAL = {

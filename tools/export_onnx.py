@@ -21,10 +21,9 @@ import warnings
 import numpy as np
 import torch
 
-from data.inputs import read_input
 from feeders import run_split
 from predict import Predictor
-from torchlight.files import atomic_write
+from torchlight.files import atomic_write, check_output_file
 from torchlight.registry import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +58,7 @@ def export_bytes(model, example, opset):
 def check_sample(predictor, sample_file):
     """(model input (1, C, T, V, M), what it is) to check the export on."""
     if sample_file:
-        return predictor.model_inputs(read_input(sample_file), sample_file)[:1], sample_file
+        return file_inputs(predictor, sample_file), sample_file
     data_path = predictor.config['test_feeder_args'].get('data_path')
     if data_path and os.path.exists(data_path):
         test_set = run_split(predictor.config)
@@ -70,7 +69,13 @@ def check_sample(predictor, sample_file):
             f'no sample to check the export on: the run\'s data ({data_path}) is not here and no '
             f'sample file of the {predictor.layout.name} layout is bundled; give one with --sample'
         )
-    return predictor.model_inputs(read_input(bundled), bundled)[:1], bundled
+    return file_inputs(predictor, bundled), bundled
+
+
+def file_inputs(predictor, path):
+    """The model input (1, C, T, V, M) of the sequence file `path` (refused, as predict refuses
+    it, when it does not fit the checkpoint)."""
+    return predictor.model_inputs(predictor.read(path).frames, path)[:1]
 
 
 def onnx_session(onnx_bytes):
@@ -98,6 +103,8 @@ def export(weights, out, *, sample_file=None, opset=MIN_OPSET):
     """Export, check on a real sample, then write `out`; returns the lines to print."""
     if opset < MIN_OPSET:
         raise ConfigError(f'--opset must be at least {MIN_OPSET}, got {opset}')
+    # before any work: --out must not destroy a checkpoint or the sample
+    check_output_file(out, '--out', ('.onnx',), inputs=[p for p in (weights, sample_file) if p])
     predictor = Predictor(weights)
     model_args = predictor.meta['model_args']
     inputs, source = check_sample(predictor, sample_file)
