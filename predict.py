@@ -55,9 +55,9 @@ class Predictor:
     """A trained checkpoint with its run's test-time preprocessing.
 
     `predict(frames)` gives the class probabilities of one sequence; `top(probabilities, k)` the k
-    most likely classes by name; `ambiguity(top)` names the ambiguous group the leading classes
-    share, if any; `read(path)` reads a sequence file and checks it against the checkpoint. A
-    sequence longer than `span` frames is cut into windows of `span` frames every
+    most likely classes by name; `ambiguity(probabilities)` names the ambiguous group the most
+    likely classes share, if any; `read(path)` reads a sequence file and checks it against the
+    checkpoint. A sequence longer than `span` frames is cut into windows of `span` frames every
     `stride` frames (default span // 2), the last window ending at the last frame; each window is
     preprocessed and scored as a whole sample, and the windows' softmax probabilities averaged.
     `notes` says what could not be found (class names, ambiguous groups) and what was used instead.
