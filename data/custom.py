@@ -38,8 +38,18 @@ def read_sequence_file(path):
     return np.ascontiguousarray(keypoints.transpose(1, 0, 2, 3), dtype=np.float32)
 
 
+NPY_MAGIC = b'\x93NUMPY'  # the first bytes of every .npy file (NumPy's format)
+
+
 def read_npy(path):
-    """(keypoints, None) of a .npy file; pickled object arrays are refused (they could run code)."""
+    """(keypoints, None) of a .npy file; pickled object arrays are refused (they could run code).
+
+    A file without NumPy's header is refused before NumPy reads it: NumPy would take it for a
+    pickle, which is never loaded, and advise loading it anyway."""
+    with open(path, 'rb') as f:
+        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            raise DataFileError(f'{path}: not a NumPy array file (it lacks the header that '
+                                f'numpy.save writes)')
     try:
         return np.load(path, allow_pickle=False), None
     except (OSError, ValueError, EOFError) as err:

@@ -23,7 +23,6 @@ from data.storage import XY_SCORE, XYZ
 from torchlight.registry import ConfigError
 
 KINDS = '.skeleton (NTU RGB+D), .json (NW-UCLA or custom keypoints) or .npy (custom keypoints)'
-NPY_MAGIC = b'\x93NUMPY'  # the first bytes of every .npy file (NumPy's format)
 
 
 class Sequence(NamedTuple):
@@ -73,8 +72,6 @@ def custom_sequence(path, content):
     """A custom sequence file (.npy, or .json whose `content` holds "keypoints") as a Sequence:
     2-channel keypoints are 2D (the reader added their scores); 3 channels may be x, y, z or x, y,
     score, which the file does not say."""
-    if content is None:
-        check_npy(path)
     frames = custom.read_sequence_file(path)
     channels = XY_SCORE if stored_channels(path, content) == 2 else None
     return Sequence(frames, channels, persons_first_notes(path, frames))
@@ -86,15 +83,6 @@ def stored_channels(path, content):
     if content is None:
         return np.load(path, mmap_mode='r').shape[-1]  # reads the header, not the array
     return np.shape(content['keypoints'])[-1]
-
-
-def check_npy(path):
-    """Refuse a .npy file that is not a NumPy array file before NumPy reads it: NumPy would take
-    it for a pickle, which is never loaded (it could run code), and advise loading it anyway."""
-    with open(path, 'rb') as f:
-        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-            raise DataFileError(f'{path}: not a NumPy array file (it lacks the header that '
-                                f'numpy.save writes)')
 
 
 def persons_first_notes(path, frames):

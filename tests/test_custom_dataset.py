@@ -79,7 +79,7 @@ def test_bad_files_of_other_kinds_are_named(tmp_path):
     (tmp_path / 'c.txt').write_text('1 2 3')
     np.save(tmp_path / 'd.npy', np.array([{'x': 1}], dtype=object))
     np.save(tmp_path / 'e.npy', np.zeros((0, 5, 3)))
-    for name, problem in (('a.npy', 'not a readable .npy'), ('b.json', 'not a readable JSON'),
+    for name, problem in (('a.npy', 'not a NumPy array file'), ('b.json', 'not a readable JSON'),
                           ('c.txt', 'not a sequence file'), ('d.npy', 'not a readable .npy'),
                           ('e.npy', 'no frame, joint or person')):
         with pytest.raises(DataFileError, match=problem):
