@@ -227,7 +227,7 @@ def test_branch_heads_are_dropped_at_inference(tiny_config, tmp_path, capsys):
         )
         == 2
     )
-    assert 'model_args: checkpoint' in capsys.readouterr().err
+    assert "model_args.sf_head: checkpoint {'groups': 2}, config None" in capsys.readouterr().err
 
 
 @pytest.mark.slow
