@@ -90,6 +90,7 @@ def test_tcagcn_matches_the_reference_listing_but_for_the_unused_conv3():
     assert sum(p.numel() for p in model.parameters()) + unused == 5_624_728
 
 
+@pytest.mark.slow  # a full-size TCA-GCN, saved and loaded
 def test_tcagcn_loads_a_reference_state_dict_with_conv3(tmp_path):
     listing = read_listing('tcagcn_state_dict.txt')['']
     model = randomise(build_model('tcagcn', num_class=60))
