@@ -131,8 +131,10 @@ def read_record(source):
     if not frames[:, 0].any():
         raise DataFileError(f'{where}: every keypoint of the first person is zero')
     if layout == 'ntu25' and channels == 3:
-        # pyskl's NTU joints are the Kinect's; prepared NTU data is centred (data/ntu.py)
-        frames = ntu.translate(frames)
+        # pyskl's NTU joints are the Kinect's; prepared NTU data is centred (data/ntu.py). Empty
+        # person slots and frames stay zero, whatever the number of slots (zeros mark absence).
+        present = (frames != 0).any(axis=(2, 3), keepdims=True)           # (T, M, 1, 1)
+        frames = np.where(present, ntu.translate(frames), 0).astype(np.float32)
     extras = {'image_size': image_size(record)} if channels == 2 else {}
     return [(str(record['frame_dir']), int(label), frames, extras)], []
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from data.prepare import main as prepare_main
-from data.storage import read_index
+from data.storage import SequenceReader, read_index
 from feeders import build_feeder
 
 
@@ -174,3 +174,21 @@ def test_a_pickle_asking_for_code_is_refused_before_it_runs(tmp_path, capsys):
     assert prepare(str(path), tmp_path / 'out') == 2
     assert 'refused: the pickle asks for' in capsys.readouterr().err
     assert not os.path.exists(tmp_path / 'ran')
+
+
+def test_empty_person_slots_stay_zero_after_centring_whatever_their_number(tmp_path):
+    rng = np.random.default_rng(3)
+    record = record_3d(rng, NAMES[0], 0, 12, persons=1)
+    path = write_pickle(tmp_path / 'one.pkl', {'xsub_train': [NAMES[0]], 'xsub_val': [NAMES[0]]},
+                        [record])
+    assert prepare(path, tmp_path / 'out', '--persons', '3') == 0
+    frames = SequenceReader(str(tmp_path / 'out' / 'one.h5'), *starts_and_lengths(tmp_path))[0]
+    assert frames.shape == (12, 3, 25, 3)
+    assert not frames[:, 1:].any()                        # the two empty slots
+    expected = record['keypoint'][0].astype(np.float32) - record['keypoint'][0, 0, 1]
+    np.testing.assert_allclose(frames[:, 0], expected, rtol=0, atol=1e-6)
+
+
+def starts_and_lengths(tmp_path):
+    index = read_index(str(tmp_path / 'out' / 'one.h5'), 'xsub', 'train')
+    return index['start'], index['length']
