@@ -19,11 +19,12 @@ from data.prepare import main as prepare_main
 from data.storage import read_index, write_split
 from feeders import build_feeder
 from graph import get_layout
-from main import build_datasets, main, parse_args
+from main import build_datasets, build_trainer, main, parse_args
 from tests.conftest import write_tiny_config
 from tools.ensemble import main as ensemble_main
 from tools.tables import main as tables_main
 from torchlight.checkpoint import load_checkpoint
+from torchlight.distributed import Context
 from torchlight.files import atomic_write, check_output_file, check_output_folder
 from torchlight.metrics import ambiguous_metrics, format_groups, format_metrics
 from torchlight.outputs import RunOutputs
@@ -819,3 +820,14 @@ def test_a_checkpoint_of_another_setting_is_refused_naming_only_what_differs():
         'model_args.num_point: checkpoint 17, config 25',
         "class_names[1]: checkpoint 'salute', config 'clap'",
     ]
+
+
+def test_only_class_names_may_be_missing_from_a_checkpoints_record(tiny_config, capsys):
+    config, _ = tiny_config
+    cfg, _ = parse_args(['--config', config])
+    trainer = build_trainer(cfg, Context())
+    older = {k: v for k, v in trainer.meta.items() if k != 'class_names'}
+    trainer.check_meta(older, 'older.pt')                      # accepted
+    without_stream = {k: v for k, v in trainer.meta.items() if k != 'stream'}
+    with pytest.raises(ConfigError, match="stream: checkpoint None, config 'joint'"):
+        trainer.check_meta(without_stream, 'odd.pt')

@@ -146,10 +146,10 @@ class Trainer:
         return checkpoint
 
     def check_meta(self, saved, source):
-        """Refuse a checkpoint whose model, data or stream differ from this config's (of what it
-        records: earlier versions recorded no class names)."""
-        diffs = [diff for k, v in self.meta.items() if k in saved
-                 for diff in differences(k, saved[k], v)]
+        """Refuse a checkpoint whose model, data or stream differ from this config's (class names
+        only where it records them: earlier versions did not)."""
+        diffs = [diff for k, v in self.meta.items() if k in saved or k != 'class_names'
+                 for diff in differences(k, saved.get(k), v)]
         if diffs:
             raise ConfigError(f'{source} was trained with a different setting; ' + '; '.join(diffs))
 
