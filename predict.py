@@ -67,10 +67,13 @@ class Predictor:
         checkpoint = load_checkpoint(weights)
         self.config, self.meta = run_settings(checkpoint, weights)
         self.weights = weights
-        self.model = build_model(self.meta['model'], **self.meta['model_args'])
+        # a layout file's path is from where the run was, like its data paths
+        model_args = self.meta['model_args']
+        model_args = {**model_args, 'graph': run_path(model_args['graph'])}
+        self.model = build_model(self.meta['model'], **model_args)
         apply_weights(self.model, checkpoint, weights)
         self.model.eval()
-        self.layout = get_layout(self.meta['layout'])
+        self.layout = get_layout(run_path(self.meta['layout']))
         self.transforms = FEEDERS.get(self.config['feeder']).transforms_from_args(
             self.config['test_feeder_args'], layout=self.layout, stream=self.meta['stream']
         )

@@ -195,6 +195,17 @@ def test_relative_run_paths_are_found_from_elsewhere(tmp_path, demo_root, monkey
     assert predictor.groups['wave vs salute'] == [0, 1]
 
 
+def test_a_layout_file_of_the_run_is_found_from_elsewhere(tmp_path, monkeypatch):
+    rig = 'layouts/openpose18.yaml'                      # relative to the repository root
+    weights = write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'), layout=rig,
+                               model_args={**SMALL, 'graph': rig, 'num_point': 18})
+    monkeypatch.chdir(tmp_path)
+    predictor = Predictor(weights)
+    assert predictor.layout.num_joints == 18 and predictor.layout.joints[1] == 'neck'
+    probabilities = predictor.predict(np.ones((20, 18, 3), np.float32))
+    assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-9
+
+
 def test_class_numbers_and_a_note_without_the_run_data(tmp_path):
     predictor = Predictor(write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'),
                                            model_args=SMALL))

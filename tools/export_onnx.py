@@ -59,9 +59,11 @@ def check_sample(predictor, sample_file):
     """(model input (1, C, T, V, M), what it is) to check the export on."""
     if sample_file:
         return file_inputs(predictor, sample_file), sample_file
-    data_path = predictor.config['test_feeder_args'].get('data_path')
+    data_path = predictor.data_path
     if data_path and os.path.exists(data_path):
-        test_set = run_split(predictor.config)
+        config = {**predictor.config, 'test_feeder_args': {**predictor.config['test_feeder_args'],
+                                                           'data_path': data_path}}
+        test_set = run_split(config)
         return test_set[0][0][None], f'{test_set.names[0]}, the first test sample of {data_path}'
     bundled = SAMPLE_FILES.get(predictor.layout.name)
     if bundled is None:
@@ -110,8 +112,9 @@ def export(weights, out, *, sample_file=None, opset=MIN_OPSET):
     inputs, source = check_sample(predictor, sample_file)
     onnx_bytes = export_bytes(predictor.model, inputs, opset)
     difference, largest = largest_difference(onnx_session(onnx_bytes), predictor.model, inputs)
+    relative = difference / largest if largest else difference
     report = (f'onnxruntime vs PyTorch on {source}: largest difference {difference:.3g} '
-              f'({difference / largest:.3g} of the largest logit, {largest:.4g})')
+              f'({relative:.3g} of the largest logit, {largest:.4g})')
     if not difference <= TOLERANCE * largest:
         raise ConfigError(f'{report}: above the tolerance of {TOLERANCE:g}; {out} not written')
     try:
