@@ -132,6 +132,10 @@ def test_inspect_refuses_a_model_without_heads_and_a_missing_person(tmp_path, de
     np.save(alone, np.load(wave)[0])                           # (T, V, C): one person
     assert inspect_main(['--weights', weights, '--input', str(alone), '--person', '1']) == 2
     assert f'{alone}: person slot 1 is empty' in capsys.readouterr().err
+    flat = tmp_path / 'flat.npy'
+    np.save(flat, np.load(wave)[0, :, :, :2])                  # (T, V, 2): 2D keypoints
+    assert inspect_main(['--weights', weights, '--input', str(flat)]) == 2
+    assert 'holds 2D keypoints (x, y, score)' in capsys.readouterr().err
     assert inspect_main(['--weights', weights, '--input', wave, '--out', weights]) == 2
     assert 'the output must be a .png or .pdf or .svg file' in capsys.readouterr().err
     assert inspect_main(['--weights', weights, '--input', wave, '--image-size', '720', '1280']) == 2

@@ -5,7 +5,8 @@ channels (tools/sf_head_gates.py): the weight of each frame (the (T, C) gate), o
 (C, V) gate, joints named by the checkpoint's layout), the (T, V) gate as a map, and the four mixing
 weights. Several inputs (e.g. a salute and a wave) share the frame and joint panels, one colour
 each. The inputs are those predict.py reads, preprocessed as the checkpoint's test feeder does; the
-gates are those of the first window of a sequence longer than the window. It also prints, per block
+gates, and the prediction in each label, are those of the first window of a sequence longer than
+predict.py's window. It also prints, per block
 and input, the three frames and joints with the largest weights.
 
     python -m tools.inspect_sf_head --weights work_dir/demo/joint/best.pt --input a.npy b.npy
@@ -20,7 +21,6 @@ import sys
 import numpy as np
 import torch
 
-from data.inputs import read_input
 from predict import Predictor
 from tools.sf_head_gates import MIXED_TERMS, gate_profiles, heads_of
 from torchlight import plots
@@ -88,15 +88,22 @@ def inspect(predictor, paths, person=0, image_size=None):
         raise ConfigError(f'--person {person}: the model reads persons 0 to {persons - 1}')
     labels, rows = [], []
     for path in paths:
-        frames = read_input(path)
-        first = predictor.model_inputs(frames, where=path, image_size=image_size)[:1]
-        if not first[..., person].any():                                   # (1, C, T, V, M)
+        sequence = predictor.read(path)                # checked against the checkpoint
+        for note in sequence.notes:
+            print(f'note: {note}', file=sys.stderr)
+        frames = sequence.frames
+        first = torch.from_numpy(
+            predictor.model_inputs(frames, where=path, image_size=image_size)[:1]
+        )                                                                   # (1, C, T, V, M)
+        if not first[..., person].any():
             raise ConfigError(f'{path}: person slot {person} is empty (the sequence holds fewer '
                               f'persons); choose another --person')
-        probabilities = predictor.predict(frames, where=path, image_size=image_size)
+        # the prediction of the window whose gates are drawn
+        with torch.no_grad():
+            probabilities = torch.softmax(predictor.model(first).double(), dim=1)[0].numpy()
         top = predictor.top(probabilities, k=1)[0]
         labels.append(f"{os.path.basename(path)} ({top['name']} {top['prob']:.2f})")
-        rows.append(gate_profiles(predictor.model, torch.from_numpy(first)))
+        rows.append(gate_profiles(predictor.model, first))
     profiles = {
         block: {key: np.stack([row[block][key][0, person] for row in rows])
                 for key in ('frames', 'joints', 'map')}

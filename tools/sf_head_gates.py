@@ -48,11 +48,14 @@ def recording_gates(model):
 
 def gate_profiles(model, x):
     """{block name: {'joints', 'frames', 'map', 'weights'}} (numpy arrays, shapes in the module
-    docstring) for input x (N, C, T, V, M), the model in evaluation mode."""
+    docstring) for input x (N, C, T, V, M), computed in evaluation mode (the model's mode is
+    restored after)."""
     n, persons = x.shape[0], x.shape[-1]
+    training = model.training
     model.eval()
     with torch.no_grad(), recording_gates(model) as gates:
         model(x)
+    model.train(training)
     profiles = {}
     for name, head in heads_of(model):
         # the gates' batch axis is (sample, person, channel group), in that order
