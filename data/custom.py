@@ -181,9 +181,10 @@ def read_labels(path, classes):
                           f'a split, or none')
     seen = set()
     for (line, _), row in zip(numbered, rows):
-        if row.name in seen:
+        sample = os.path.splitext(row.name)[0]        # `a` and `a.npy` name one sample
+        if sample in seen:
             raise ConfigError(f'{path}, line {line}: sequence {row.name!r} is listed twice')
-        seen.add(row.name)
+        seen.add(sample)
     return rows
 
 
@@ -194,7 +195,7 @@ def label_row(path, line, cells, classes):
     name, label = cells[0], cells[1]
     if label in classes:
         label_id = classes.index(label)
-    elif label.isdigit() and int(label) < len(classes):
+    elif label.isdecimal() and int(label) < len(classes):
         label_id = int(label)
     else:
         raise ConfigError(f'{where}: label {label!r} is neither a class of classes.txt nor a '

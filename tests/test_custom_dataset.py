@@ -168,6 +168,8 @@ def test_missing_and_misshapen_files_are_reported_and_skipped(tmp_path, capsys):
     ('a0,2\n', 'a\nb\n', "label '2' is neither"),
     ('name,label,split\na0,a,val\n', 'a\nb\n', "line 2: split 'val' is neither train nor test"),
     ('a0,a\na0,b\n', 'a\nb\n', "line 2: sequence 'a0' is listed twice"),
+    ('a0,a\na0.npy,b\n', 'a\nb\n', "line 2: sequence 'a0.npy' is listed twice"),
+    ('a0,\u00b2\n', 'a\nb\n', "label '\u00b2' is neither"),
     ('a0,a,train\nb0,b\n', 'a\nb\n', 'some rows give a split and others do not'),
     ('a0\n', 'a\nb\n', "line 1: expected name,label[,split], not 'a0'"),
     ('name,label\n', 'a\nb\n', 'lists no sequence'),

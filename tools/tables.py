@@ -373,7 +373,11 @@ def main(argv=None):
         return 2
     print(text)
     if args.out:
-        atomic_write(args.out, (text + '\n').encode())
+        try:
+            atomic_write(args.out, (text + '\n').encode())
+        except OSError as err:
+            print(f'error: --out {args.out}: cannot write it ({err.strerror})', file=sys.stderr)
+            return 2
     return 0
 
 
