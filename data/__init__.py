@@ -20,6 +20,13 @@ def read_text(path):
         ) from None
 
 
+def keypoints_with_scores(keypoints, scores):
+    """(..., 3): 2D keypoints (..., 2) with their detection scores (...) as the third channel; a
+    keypoint of score 0 (not detected) becomes (0, 0), so that zeros mark absence."""
+    keypoints = np.where(scores[..., None] > 0, keypoints, 0)
+    return np.concatenate([keypoints, scores[..., None]], axis=-1)
+
+
 # The NTU-120 preparation of the references repeats a lone actor in the second person slot; NTU-60's
 # and the others leave the slot empty.
 REPEATS_LONE_ACTOR = ('ntu120',)

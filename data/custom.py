@@ -16,7 +16,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from data import DataFileError, fit_persons
+from data import DataFileError, fit_persons, keypoints_with_scores
 from torchlight.registry import ConfigError
 
 SUFFIXES = ('.npy', '.json')
@@ -126,8 +126,7 @@ def with_scores(path, keypoints, scores):
         scores = np.any(keypoints != 0, axis=-1).astype(np.float64)
     if (scores < 0).any():
         raise DataFileError(f'{path}: scores hold negative values')
-    keypoints = np.where(scores[..., None] > 0, keypoints, 0.0)
-    return np.concatenate([keypoints, scores[..., None]], axis=-1)
+    return keypoints_with_scores(keypoints, scores)
 
 
 # --------------------------------------------------------------------- a folder of sequence files

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from data import DataFileError, fit_persons, ntu
+from data import DataFileError, fit_persons, keypoints_with_scores, ntu
 from graph import get_layout
 from torchlight.registry import ConfigError
 from torchlight.scores import safe_load_pickle
@@ -169,8 +169,7 @@ def with_scores(where, record, keypoint):
     score = score.astype(np.float32)
     if not np.isfinite(score).all() or (score < 0).any():
         raise DataFileError(f'{where}: keypoint_score holds NaN, Inf or negative values')
-    keypoint = np.where(score[..., None] > 0, keypoint, 0)
-    return np.concatenate([keypoint, score[..., None]], axis=-1)
+    return keypoints_with_scores(keypoint, score)
 
 
 def image_size(record):
