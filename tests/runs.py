@@ -61,3 +61,10 @@ def fake_separability(folder, groups, *, epoch='last', checkpoint_epoch=3):
     record = {'epoch': epoch, 'checkpoint_epoch': checkpoint_epoch, 'groups': groups}
     with open(os.path.join(folder, f'separability_{epoch}.json'), 'w') as f:
         json.dump(record, f)
+
+
+def checkpoint_test_args(work_dir, weights, *extra):
+    """main.py's arguments that test checkpoint `weights` with the saved config of the run in
+    `work_dir` (`--phase test`), then `extra`."""
+    return ['--config', os.path.join(work_dir, 'config.yaml'), '--phase', 'test', '--weights',
+            str(weights), *map(str, extra)]

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from main import main
+from tests.runs import checkpoint_test_args
 from torchlight.distributed import Context, shard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,21 +58,8 @@ def test_two_processes_train_identical_weights_and_score_like_one_process(tiny_c
     # Only process 0 wrote the run; its test scores hold each of the 100 test samples once, in
     # dataset order, and equal what one process computes with the saved weights.
     names, scores = read_scores(os.path.join(work_dir, 'epoch2_test_score.pkl'))
-    assert (
-        main(
-            [
-                '--config',
-                os.path.join(work_dir, 'config.yaml'),
-                '--phase',
-                'test',
-                '--weights',
-                os.path.join(work_dir, 'last.pt'),
-                '--work-dir',
-                str(tmp_path / 'single'),
-            ]
-        )
-        == 0
-    )
+    last = os.path.join(work_dir, 'last.pt')
+    assert main(checkpoint_test_args(work_dir, last, '--work-dir', tmp_path / 'single')) == 0
     test_dir = next((tmp_path / 'single').iterdir())
     single_names, single_scores = read_scores(test_dir / 'epoch2_test_score.pkl')
     assert names == single_names and len(set(names)) == 100

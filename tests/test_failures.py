@@ -21,6 +21,7 @@ from feeders import build_feeder
 from graph import get_layout
 from main import build_datasets, build_trainer, main, parse_args
 from tests.conftest import write_tiny_config
+from tests.runs import checkpoint_test_args
 from tools.ensemble import main as ensemble_main
 from tools.tables import main as tables_main
 from torchlight.checkpoint import load_checkpoint
@@ -361,17 +362,8 @@ def test_non_finite_weights_are_refused_in_testing(trained, tmp_path, capsys):
     key = next(k for k in checkpoint['model'] if k.endswith('fc.weight'))
     checkpoint['model'][key][0, 0] = float('nan')
     torch.save(checkpoint, tmp_path / 'nan.pt')
-    error = refused(
-        capsys,
-        '--config',
-        os.path.join(work_dir, 'config.yaml'),
-        '--phase',
-        'test',
-        '--weights',
-        tmp_path / 'nan.pt',
-        '--work-dir',
-        tmp_path / 'tested',
-    )
+    args = checkpoint_test_args(work_dir, tmp_path / 'nan.pt', '--work-dir', tmp_path / 'tested')
+    error = refused(capsys, *args)
     assert (
         'the model gives NaN or Inf scores for 100 of 100 test samples (e.g. S001C001P003R001A001)'
     ) in error
@@ -653,17 +645,8 @@ def test_bad_checkpoints_get_plain_messages(tmp_path, content, message):
 def test_a_bad_checkpoint_is_one_error_line(trained, tmp_path, capsys):
     _, work_dir = trained
     (tmp_path / 'empty.pt').write_bytes(b'')
-    error = refused(
-        capsys,
-        '--config',
-        os.path.join(work_dir, 'config.yaml'),
-        '--phase',
-        'test',
-        '--weights',
-        tmp_path / 'empty.pt',
-        '--work-dir',
-        tmp_path / 'out',
-    )
+    args = checkpoint_test_args(work_dir, tmp_path / 'empty.pt', '--work-dir', tmp_path / 'out')
+    error = refused(capsys, *args)
     assert error == f'error: {tmp_path}/empty.pt is empty (0 bytes): not a checkpoint'
 
 

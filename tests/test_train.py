@@ -11,6 +11,7 @@ import yaml
 
 from feeders import build_feeder
 from main import main
+from tests.runs import checkpoint_test_args
 from torchlight.checkpoint import load_checkpoint
 
 
@@ -65,16 +66,7 @@ def test_training_writes_checkpoints_scores_and_report(trained, capsys):
 def test_test_phase_reproduces_the_best_epoch(trained, tmp_path):
     path, work_dir = trained
     out = str(tmp_path / 'tested')  # not the shared run's folder: other tests test it too
-    run(
-        '--config',
-        os.path.join(work_dir, 'config.yaml'),
-        '--phase',
-        'test',
-        '--weights',
-        os.path.join(work_dir, 'best.pt'),
-        '--work-dir',
-        out,
-    )
+    run(*checkpoint_test_args(work_dir, os.path.join(work_dir, 'best.pt'), '--work-dir', out))
     tests = os.listdir(out)
     assert len(tests) == 1 and tests[0].startswith('test_')
     tested = read_results(os.path.join(out, tests[0]))
@@ -167,16 +159,7 @@ def test_test_phase_accepts_a_reference_style_state_dict(trained, tmp_path):
     # as DataParallel code saves
     torch.save({'module.' + k: v for k, v in state.items()}, reference)
     out = tmp_path / 'tested'
-    run(
-        '--config',
-        os.path.join(work_dir, 'config.yaml'),
-        '--phase',
-        'test',
-        '--weights',
-        str(reference),
-        '--work-dir',
-        str(out),
-    )
+    run(*checkpoint_test_args(work_dir, reference, '--work-dir', out))
     tested = read_results(os.path.join(out, os.listdir(out)[0]))
     assert tested['epoch'] is None and tested['scores'] == 'test_score.pkl'
     assert tested['test']['top1'] == read_results(work_dir)['best']['test']['top1']
@@ -197,36 +180,15 @@ def test_branch_heads_are_dropped_at_inference(tiny_config, tmp_path, capsys):
         'sf_head.mode=branch',
     )
     trained = read_results(work_dir)['last']['test']['top1']
-    run(
-        '--config',
-        os.path.join(work_dir, 'config.yaml'),
-        '--phase',
-        'test',
-        '--weights',
-        os.path.join(work_dir, 'last.pt'),
-        '--model_args',
-        'sf_head=null',
-    )
+    run(*checkpoint_test_args(work_dir, os.path.join(work_dir, 'last.pt'),
+                              '--model_args', 'sf_head=null'))
     tested = [d for d in os.listdir(work_dir) if d.startswith('test_')][0]
     assert read_results(os.path.join(work_dir, tested))['test']['top1'] == trained
     # Inline heads change the function: dropping them is refused, naming the difference.
     inline_dir = str(tmp_path / 'inline')
     run('--config', path, '--work-dir', inline_dir, '--num_epoch', '1')
-    assert (
-        main(
-            [
-                '--config',
-                os.path.join(inline_dir, 'config.yaml'),
-                '--phase',
-                'test',
-                '--weights',
-                os.path.join(inline_dir, 'last.pt'),
-                '--model_args',
-                'sf_head=null',
-            ]
-        )
-        == 2
-    )
+    last = os.path.join(inline_dir, 'last.pt')
+    assert main(checkpoint_test_args(inline_dir, last, '--model_args', 'sf_head=null')) == 2
     assert "model_args.sf_head: checkpoint {'groups': 2}, config None" in capsys.readouterr().err
 
 
