@@ -9,9 +9,11 @@ input) loaded through `load_weights` gives outputs within 1e-5 of the largest lo
 """
 import pytest
 import torch
+from torch import nn
 
 from graph import distance_partition, get_layout
 from model import build_model
+from model.blocks import Dropout
 from tools.reference import calibrate_batch_norms, randomise
 from tools.reference.ctrgcn import ReferenceCTRGCN
 from tools.reference.stgcn import OriginalSTGCN
@@ -42,7 +44,18 @@ def reference_model(name, head, seed=0):
         for key, value in reference.state_dict().items():
             if key.endswith('conv_rf.b.weight'):
                 value.mul_(0.01)
-    return calibrate_batch_norms(reference, (4, 3, 16, 25, 2))
+    return calibrate_batch_norms(with_our_dropout(reference), (4, 3, 16, 25, 2))
+
+
+def with_our_dropout(reference):
+    """The reference's nn.Dropout modules replaced by ours (the same function, the mask drawn from
+    uniform numbers instead of bernoulli_), so that under one seed both models draw the same masks in
+    the same order and their training outputs can be compared."""
+    for parent in list(reference.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Dropout):
+                setattr(parent, name, Dropout(child.p))
+    return reference
 
 
 def ours_from(reference, name, head, tmp_path):

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.blocks import conv_bn, pointwise
+from model.blocks import Dropout, conv_bn, pointwise
 from model.sf_head import same_conv_as_1d
 
 
@@ -40,3 +40,24 @@ def test_conv_bn_folds_the_batch_norm_in_evaluation(kernel):
         conv.train(training), bn.train(training)
         expected = bn(conv(x))
         torch.testing.assert_close(conv_bn(x, conv, bn), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.bfloat16])
+def test_dropout_keeps_a_fraction_one_minus_p_scaled_by_its_inverse(dtype):
+    p = 0.3
+    dropout = Dropout(p)
+    x = torch.full((200, 1000), 3.0, dtype=dtype, requires_grad=True)
+    torch.manual_seed(0)
+    y = dropout(x)
+    assert y.dtype == dtype
+    kept = y != 0
+    # 200,000 independent draws: the kept fraction within 5 standard deviations of 1 - p
+    assert abs(kept.double().mean().item() - (1 - p)) < 5 * (p * (1 - p) / x.numel()) ** 0.5
+    scale = torch.tensor(1 / (1 - p), dtype=torch.float64).to(dtype)
+    assert torch.equal(y[kept], (3 * scale).expand(int(kept.sum())))
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad, torch.where(kept, scale, torch.zeros((), dtype=dtype)))
+    # masks differ from draw to draw, and evaluation is the identity
+    assert not torch.equal(dropout(x) != 0, kept)
+    dropout.eval()
+    assert dropout(x) is x
