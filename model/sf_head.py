@@ -35,31 +35,22 @@ class ConvBN(nn.Module):
 
 
 def same_conv_as_1d(planes, weight):
-    """F.conv2d(planes, weight, padding=k // 2) for one output channel, computed as a 1-D
-    convolution.
+    """F.conv2d(planes, weight, padding=k // 2) for one output channel, computed as a 1-D convolution
+    along the last plane axis.
 
-    planes (B, C, P0, P1), weight (1, C, k, k) → (B, 1, P0, P1). The convolution runs along the
-    longer plane axis; the shorter one becomes channels, each output position reading the k-wide
-    band of the kernel across it. For SF-Head's thin gate planes this is several times faster than a
-    2-D convolution with one output channel, forward and backward; the function is the same, the
-    rounding other.
+    planes (B, C, P, Q), weight (1, C, k, k) → (B, 1, P, Q). The first plane axis becomes channels,
+    each output position reading the k-wide band of the kernel across them. For SF-Head's thin gate
+    planes, laid out with the longer axis last, this is several times faster than a 2-D convolution
+    with one output channel, forward and backward; the function is the same, the rounding other.
     """
-    along_first = planes.shape[2] >= planes.shape[3]
-    # Below, the last plane axis is the length and the one before it the channels; the kernel's last
-    # axis runs across the channels.
-    if along_first:
-        planes = planes.transpose(2, 3)
-    else:
-        weight = weight.transpose(2, 3)
-    b, c, q, p = planes.shape                                         # q channels, length p
+    b, c, p, q = planes.shape                                         # p channels, length q
     k = weight.shape[-1]
-    # [q_out, q_in] → kernel index across
-    offset = torch.arange(q) - torch.arange(q).unsqueeze(1) + k // 2
-    # (C, k, Q_out, Q_in)
-    band = weight[0][..., offset.clamp(0, k - 1)] * ((offset >= 0) & (offset < k))
-    band = band.permute(2, 0, 3, 1).reshape(q, c * q, k)               # (Q_out, C·Q_in, k)
-    out = F.conv1d(planes.reshape(b, c * q, p), band, padding=k // 2)    # (B, Q, P)
-    return (out.transpose(1, 2) if along_first else out).unsqueeze(1)
+    # [p_out, p_in] → kernel row across the channels
+    offset = torch.arange(p) - torch.arange(p).unsqueeze(1) + k // 2
+    # (C, k, P_out, P_in)
+    band = weight[0].transpose(1, 2)[..., offset.clamp(0, k - 1)] * ((offset >= 0) & (offset < k))
+    band = band.permute(2, 0, 3, 1).reshape(p, c * p, k)               # (P_out, C·P_in, k)
+    return F.conv1d(planes.reshape(b, c * p, q), band, padding=k // 2).unsqueeze(1)
 
 
 def concat_and_shuffle(pieces, n, groups):
@@ -89,21 +80,31 @@ class AttentionGate(nn.Module):
     def forward(self, x, axis):
         """The gate, x's shape with `axis` (1: C, 2: T, 3: V) of size 1.
 
-        The axis is pooled in place, giving the release's planes without moving x — (T, V), (C, V),
-        and (C, T) transposed to the release's (T, C) — and the plane is convolved as a 1-D
-        convolution (same_conv_as_1d).
+        The axis is pooled in place, giving the release's planes without moving x: (T, V), (C, V),
+        and (C, T), the transpose of the release's (T, C). The pooled plane is stacked with its
+        longer axis last and convolved along it as a 1-D convolution (same_conv_as_1d); the kernel is
+        transposed where the stacked plane is the transpose of the release's.
         """
-        pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)              # (B, 2, P, Q)
-        if axis == 3:
-            pooled = pooled.transpose(2, 3)
-        if torch.onnx.is_in_onnx_export():
+        # max (as the release's torch.max) is faster than amax over a strided axis, forward and
+        # backward; amax is faster over the channels
+        planes = [x.amax(1) if axis == 1 else x.max(axis).values, x.mean(axis)]    # (B, P, Q)
+        exporting = torch.onnx.is_in_onnx_export()
+        # (the exported 2-D convolution takes the plane as pooled: its sizes are symbolic there)
+        transposed = not exporting and planes[0].shape[1] > planes[0].shape[2]
+        if transposed:
+            planes = [plane.transpose(1, 2) for plane in planes]
+        pooled = torch.stack(planes, dim=1)                       # (B, 2, short axis, long axis)
+        weight = self.conv.conv.weight
+        if transposed != (axis == 3):
+            weight = weight.transpose(2, 3)
+        if exporting:
             # Traced, the band kernel would be built for this input's plane sizes only; an ONNX
             # graph with free frame counts takes the 2-D convolution the band equals.
-            gate = F.conv2d(pooled, self.conv.conv.weight, padding=self.conv.conv.padding)
+            gate = F.conv2d(pooled, weight, padding=self.conv.conv.padding)
         else:
-            gate = same_conv_as_1d(pooled, self.conv.conv.weight)
-        gate = torch.sigmoid(self.conv.bn(gate)).squeeze(1)                     # (B, P, Q)
-        if axis == 3:
+            gate = same_conv_as_1d(pooled, weight)
+        gate = torch.sigmoid(self.conv.bn(gate)).squeeze(1)
+        if transposed:
             gate = gate.transpose(1, 2)
         return gate.unsqueeze(axis)
 
