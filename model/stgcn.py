@@ -21,7 +21,6 @@ from model.blocks import (
     SkeletonGCN,
     TemporalConv,
     inference_args,
-    pointwise,
 )
 from model.registry import register_model
 
@@ -29,10 +28,11 @@ from model.registry import register_model
 class STGraphConv(nn.Module):
     """out[w] = Σ_k Σ_v conv_k(x)[v] · (A ⊙ importance)[k, v, w], then BN and ReLU.
 
-    The 1×1 conv commutes with the sum over joints, so the unit runs in the cheaper order for its
-    widths (chosen at construction): when it widens the channels, the K aggregations on the C_in
-    input channels first, then one product over the K·C_in aggregated channels; otherwise the conv
-    to K·C_out channels first, then the aggregations, summed over the subsets.
+    The 1×1 conv commutes with the sum over joints, so the unit aggregates first: each subset's
+    aggregation of the C_in input channels (a batched matrix product), then one product over the
+    K·C_in aggregated channels. Measured against the reference's order (the conv to K·C_out
+    channels, then the aggregations summed over the subsets), this is faster at every width,
+    forward and backward (docs/performance.md).
     """
 
     def __init__(self, in_channels, out_channels, A, edge_importance=True):
@@ -43,28 +43,21 @@ class STGraphConv(nn.Module):
         self.importance = nn.Parameter(torch.ones_like(self.A), requires_grad=edge_importance)
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.aggregate_first = in_channels < out_channels
 
     def forward(self, x):
         A = self.A * self.importance                                      # (K, V, W)
-        if self.aggregate_first:
-            y = self.aggregate_then_convolve(x, A)
-        else:
-            y = pointwise(x, self.conv.weight, self.conv.bias)            # (N, K·C, T, V)
-            n, _, t, v = y.shape
-            y = torch.matmul(y.view(n, self.subsets, -1, v), A).sum(1).view(n, -1, t, v)
-        return self.relu(self.bn(y))
-
-    def aggregate_then_convolve(self, x, A):
         n, c_in, t, v = x.shape
         k = self.subsets
-        aggregated = torch.matmul(x.reshape(n, 1, c_in * t, v), A)      # (N, K, C_in·T, W)
+        joints = x.reshape(n, c_in * t, v)
+        aggregated = torch.stack([torch.bmm(joints, A[i].expand(n, v, v)) for i in range(k)],
+                                 dim=1)                                   # (N, K, C_in·T, W)
         c_out = self.conv.out_channels // k
         # W[k·C_out + o, c] → W'[o, k·C_in + c]; the bias b_k[o] sums over v into Σ_v A[k, v, w]
         weight = self.conv.weight.view(k, c_out, c_in).transpose(0, 1).reshape(c_out, k * c_in)
         bias = (self.conv.bias.view(k, c_out, 1) * A.sum(1).unsqueeze(1)).sum(0)     # (C_out, W)
-        y = torch.matmul(weight, aggregated.view(n, k * c_in, t * v)).view(n, c_out, t, v)
-        return y + bias.view(1, c_out, 1, v)
+        y = torch.bmm(weight.expand(n, -1, -1), aggregated.view(n, k * c_in, t * v))
+        y = y.view(n, c_out, t, v).add_(bias.view(1, c_out, 1, v))
+        return self.relu(self.bn(y))
 
 
 def init_like_reference(module):
