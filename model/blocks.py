@@ -93,8 +93,8 @@ class Dropout(nn.Module):
     1 / (1 − p), else zeroed; the identity in evaluation.
 
     The mask is drawn as uniform ≥ p: on CPU torch's bernoulli_ draws 3–4× slower than torch.rand
-    (docs/performance.md). It is drawn in float32 (float64 for float64 input), so that a bf16 or fp16
-    input under autocast keeps p exact.
+    (docs/performance.md). It is drawn in float32 (float64 for float64 input), so that a bf16 or
+    fp16 input under autocast keeps p exact.
     """
 
     def __init__(self, p):

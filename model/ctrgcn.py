@@ -73,8 +73,8 @@ class CTRGC(TopologyRefinement):
 
 
 def accumulate_product(out, a, b):
-    """out + a @ b (batched). Without gradients it accumulates into `out` through out= (one pass less
-    over the output than out of place; the FLOP counter sees an out= product, not baddbmm_)."""
+    """out + a @ b (batched). Without gradients it accumulates into `out` through out= (one pass
+    less over the output than out of place; the FLOP counter sees an out= product, not baddbmm_)."""
     if torch.is_grad_enabled():
         return torch.baddbmm(out, a, b)
     return torch.baddbmm(out, a, b, out=out)

@@ -35,8 +35,8 @@ class ConvBN(nn.Module):
 
 
 def same_conv_as_1d(planes, weight):
-    """F.conv2d(planes, weight, padding=k // 2) for one output channel, computed as a 1-D convolution
-    along the last plane axis.
+    """F.conv2d(planes, weight, padding=k // 2) for one output channel, computed as a 1-D
+    convolution along the last plane axis.
 
     planes (B, C, P, Q), weight (1, C, k, k) → (B, 1, P, Q). The first plane axis becomes channels,
     each output position reading the k-wide band of the kernel across them. For SF-Head's thin gate
@@ -82,8 +82,8 @@ class AttentionGate(nn.Module):
 
         The axis is pooled in place, giving the release's planes without moving x: (T, V), (C, V),
         and (C, T), the transpose of the release's (T, C). The pooled plane is stacked with its
-        longer axis last and convolved along it as a 1-D convolution (same_conv_as_1d); the kernel is
-        transposed where the stacked plane is the transpose of the release's.
+        longer axis last and convolved along it as a 1-D convolution (same_conv_as_1d); the kernel
+        is transposed where the stacked plane is the transpose of the release's.
         """
         # max (as the release's torch.max) is faster than amax over a strided axis, forward and
         # backward; amax is faster over the channels
