@@ -147,7 +147,7 @@ class CTRGCNGraphConv(nn.Module):
             shift = shift + down_bias
         c = len(shift)
         # the shift materialised: the products accumulate into it in place
-        start = shift.view(1, c, 1, 1).repeat(n, 1, t, v).view(n * c, t, v)
+        start = shift.view(1, c, 1).expand(n, c, t * v).contiguous().view(n * c, t, v)
         y = self.aggregate(x, out=start, scale=scale)   # (N, C, T, V)
         if self.projects:
             weight = down_weight.view(c, -1).expand(n, -1, -1)
