@@ -75,7 +75,8 @@ class CTRGC(TopologyRefinement):
 def accumulate_product(out, a, b):
     """out + a @ b (batched). Without gradients it accumulates into `out` through out= (one pass
     less over the output than out of place; the FLOP counter sees an out= product, not baddbmm_).
-    Out of place where the dtypes differ: autocast casts the operands of out-of-place products only."""
+    Out of place where the dtypes differ: autocast casts the operands of out-of-place products
+    only."""
     if torch.is_grad_enabled() or not out.dtype == a.dtype == b.dtype:
         return torch.baddbmm(out, a, b)
     return torch.baddbmm(out, a, b, out=out)
