@@ -21,6 +21,7 @@ from model.blocks import (
     SkeletonGCN,
     TemporalConv,
     inference_args,
+    pointwise,
 )
 from model.registry import register_model
 
@@ -55,8 +56,7 @@ class STGraphConv(nn.Module):
         # W[k·C_out + o, c] → W'[o, k·C_in + c]; the bias b_k[o] sums over v into Σ_v A[k, v, w]
         weight = self.conv.weight.view(k, c_out, c_in).transpose(0, 1).reshape(c_out, k * c_in)
         bias = (self.conv.bias.view(k, c_out, 1) * A.sum(1).unsqueeze(1)).sum(0)     # (C_out, W)
-        y = torch.bmm(weight.expand(n, -1, -1), aggregated.view(n, k * c_in, t * v))
-        y = y.view(n, c_out, t, v).add_(bias.view(1, c_out, 1, v))
+        y = pointwise(aggregated.view(n, k * c_in, t, v), weight).add_(bias.view(1, c_out, 1, v))
         return self.relu(self.bn(y))
 
 
