@@ -134,6 +134,13 @@ class SFHead(nn.Module):
         for key in [k for k in state_dict if k.startswith(prefix + 'bn.')]:
             del state_dict[key]
 
+    def spatial_logits(self, x3):
+        """sweight · GroupNorm(x3) + sbias as one GroupNorm: the two per-channel affine maps composed
+        into its weight and bias (two passes over x3 fewer, forward and backward)."""
+        scale = self.sweight.view(-1)
+        return F.group_norm(x3, self.gn.num_groups, scale * self.gn.weight,
+                            scale * self.gn.bias + self.sbias.view(-1), self.gn.eps)
+
     def forward(self, x, return_features=False):
         """(N, C, T, V) → same shape; with `return_features` also {'t', 's', 'r', 'c'}: the
         temporal, spatial, refined and identity features, each (N·G, C / 4G, T, V), for the SF-Head
@@ -141,7 +148,7 @@ class SFHead(nn.Module):
         n, c, t, v = x.shape
         x1, x2, x3, x4 = x.reshape(n * self.groups, c // self.groups, t, v).chunk(4, dim=1)
         f_t = x1 * torch.sigmoid(self.cweight * x1.mean((2, 3), keepdim=True) + self.cbias)
-        f_s = x3 * torch.sigmoid(self.sweight * self.gn(x3) + self.sbias)
+        f_s = x3 * torch.sigmoid(self.spatial_logits(x3))
         f_c = x2
         w = F.softmax(self.w, dim=0)
         # f_r = w0·f_t·gate_CV + w1·f_s·gate_TC + w2·f_c·gate_TV + w3·f_c, the weights on the small
