@@ -135,8 +135,8 @@ class SFHead(nn.Module):
             del state_dict[key]
 
     def spatial_logits(self, x3):
-        """sweight · GroupNorm(x3) + sbias as one GroupNorm: the two per-channel affine maps composed
-        into its weight and bias (two passes over x3 fewer, forward and backward)."""
+        """sweight · GroupNorm(x3) + sbias as one GroupNorm: the two per-channel affine maps
+        composed into its weight and bias (two passes over x3 fewer, forward and backward)."""
         scale = self.sweight.view(-1)
         return F.group_norm(x3, self.gn.num_groups, scale * self.gn.weight,
                             scale * self.gn.bias + self.sbias.view(-1), self.gn.eps)
