@@ -24,10 +24,12 @@ def write_tiny_config(tmp_path, demo_root):
     path.write_text(f"""
 work_dir: {work_dir}
 feeder: skeleton
-train_feeder_args: {{data_path: {demo_root}, window_size: 16, p_interval: [0.5, 1], random_rot: true, debug: true}}
+train_feeder_args: {{data_path: {demo_root}, window_size: 16, p_interval: [0.5, 1],
+                    random_rot: true, debug: true}}
 test_feeder_args: {{data_path: {demo_root}, window_size: 16, p_interval: [0.95], debug: true}}
 model: ctrgcn
-model_args: {{num_class: 10, channels: [16, 16], strides: [1, 2], sf_head: {{groups: 2}}, drop_out: 0.2}}
+model_args: {{num_class: 10, channels: [16, 16], strides: [1, 2], sf_head: {{groups: 2}},
+             drop_out: 0.2}}
 ambiguous_groups: {os.path.join(ROOT, 'config/ambiguous/demo.yaml')}
 batch_size: 16
 test_batch_size: 32

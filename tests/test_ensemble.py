@@ -1,5 +1,5 @@
-"""tools/ensemble.py on hand-built score files whose fused results are worked out by hand; safe reading of
-pickles."""
+"""tools/ensemble.py on hand-built score files whose fused results are worked out by hand; safe
+reading of pickles."""
 
 import json
 import os

@@ -225,7 +225,8 @@ def test_prepare_command_writes_both_benchmarks(tmp_path, capsys):
     assert prepare_main(['ntu60', '--raw', str(raw), '--out', str(out), '--workers', '2']) == 0
     printed = capsys.readouterr().out
     assert (
-        '3 samples prepared from 5 files, 2 skipped as unreadable, 1 left out as on the official list'
+        '3 samples prepared from 5 files, 2 skipped as unreadable, '
+        '1 left out as on the official list'
         in printed
     )
     assert 'S001C002P005R002A061.skeleton: unknown action id A061 for ntu60 (A001..A060)' in printed
@@ -251,7 +252,8 @@ def test_prepare_command_writes_both_benchmarks(tmp_path, capsys):
     assert os.listdir(out) == ['ntu60.h5']
     with h5py.File(out / 'ntu60.h5', 'r') as f:
         assert sorted(f['splits']) == ['xsub', 'xview'] and len(f['names']) == 3
-        assert f['joints'].shape[0] == f['length'][:].sum() == sum(len(train.reader[i]) for i in range(3))
+        frames = sum(len(train.reader[i]) for i in range(3))
+        assert f['joints'].shape[0] == f['length'][:].sum() == frames
     assert read_index(str(out / 'ntu60.h5'), 'xview', 'train')['names'] == ['S001C003P008R002A058']
     assert read_index(str(out / 'ntu60.h5'), 'xview', 'test')['names'] == [
         'S001C001P001R001A005',

@@ -252,7 +252,8 @@ def main(argv=None):
     if args.measure_memory:
         return measure_memory(*args.measure_memory, args.draws)
     print(
-        f'torch {torch.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs; one thread for throughput'
+        f'torch {torch.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs; '
+        'one thread for throughput'
     )
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as folder:
@@ -263,19 +264,22 @@ def main(argv=None):
                 for name in ('train.h5', 'train.npz')
             }
             print(
-                f'\n{size} samples (written in {time.perf_counter() - start:.0f} s): train.h5 {disk["train.h5"]:.0f} MiB, '
+                f'\n{size} samples (written in {time.perf_counter() - start:.0f} s): '
+                f'train.h5 {disk["train.h5"]:.0f} MiB, '
                 f'padded train.npz {disk["train.npz"]:.0f} MiB'
             )
             for kind in ('ours-h5', 'ours-npz-mmap', 'baseline'):
                 grown = memory_in_fresh_process(kind, folder, args.draws)
                 print(
-                    f'  memory after {args.draws} draws, {kind:14s}: +{grown["peak"]:7.1f} MiB peak resident, '
+                    f'  memory after {args.draws} draws, {kind:14s}: '
+                    f'+{grown["peak"]:7.1f} MiB peak resident, '
                     f'+{grown["anon"]:7.1f} MiB anon'
                 )
             transforms, getitem = throughput(folder, args.count, args.repeats)
             for label, rates in (('transforms only', transforms), ('read + transforms', getitem)):
                 print(
-                    f'  {label:18s} ours {rates["ours"]:7.0f} samples/s, baseline {rates["baseline"]:7.0f}, '
+                    f'  {label:18s} ours {rates["ours"]:7.0f} samples/s, '
+                    f'baseline {rates["baseline"]:7.0f}, '
                     f'ratio {rates["ours"] / rates["baseline"]:.2f}x'
                 )
             feeder = training_feeder(folder)

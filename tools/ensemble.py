@@ -125,7 +125,8 @@ def default_weights(sources, evaluation):
         streams = [run_meta(s)['stream'] for s in sources]
         return (
             [by_stream.get(s, 1.0) for s in streams],
-            f'reference weights of {evaluation.dataset} {evaluation.benchmark} by stream ({", ".join(streams)})',
+            f'reference weights of {evaluation.dataset} {evaluation.benchmark} '
+            f'by stream ({", ".join(streams)})',
         )
     if len(sources) == 4:
         return list(reference), (
@@ -233,7 +234,8 @@ def run(args):
         weights, val_top1 = search_weights(
             val_streams, validation_labels(args, first_run, val_streams[0].names)
         )
-        how = f'weights searched on {len(val_streams[0].names)} validation samples (val top-1 {val_top1:.2f} %)'
+        how = (f'weights searched on {len(val_streams[0].names)} validation samples '
+               f'(val top-1 {val_top1:.2f} %)')
     elif args.weights:
         weights, how = args.weights, 'weights given'
     else:

@@ -57,7 +57,8 @@ class RunOutputs:
                 self.writer.add_figure(f'test/{name}', figure, step)
 
     def confusion_figures(self, metrics, title):
-        """{name: figure}: the full confusion matrix and, with groups, the one restricted to them."""
+        """{name: figure}: the full confusion matrix and, with groups, the one restricted to
+        them."""
         if not plots.available():
             return {}
         cm = metrics['confusion_matrix']
