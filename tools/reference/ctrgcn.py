@@ -72,10 +72,12 @@ class GraphUnit(nn.Module):
         self.bn = nn.BatchNorm2d(c_out)
 
     def forward(self, x):
-        y = 0
-        for i in range(3):
-            y = y + self.convs[i](x, self.PA[i], self.alpha)
-        return F.relu(self.bn(y) + (x if self.down is None else self.down(x)))
+        y = self.convs[0](x, self.PA[0], self.alpha)
+        for i in range(1, 3):
+            y = self.convs[i](x, self.PA[i], self.alpha) + y
+        y = self.bn(y)
+        y += x if self.down is None else self.down(x)
+        return F.relu(y, inplace=True)
 
 
 def mlp(c):
@@ -87,10 +89,10 @@ class TemporalUnit(nn.Module):
         super().__init__()
         w = c // 4
         self.branches = nn.ModuleList(
-            [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(),
+            [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
                            conv_bn(w, w, 5, stride, d))
              for d in (1, 2)]
-            + [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(),
+            + [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
                              nn.MaxPool2d((3, 1), (stride, 1), (1, 0)), nn.BatchNorm2d(w)),
                nn.Sequential(nn.Conv2d(c, w, 1, stride=(stride, 1)), nn.BatchNorm2d(w))])
         self.tca = tca
@@ -102,6 +104,7 @@ class TemporalUnit(nn.Module):
     def forward(self, x):
         out = torch.cat([b(x) for b in self.branches], 1)
         if not self.tca:
+            out += 0   # CTR-GCN adds the TCN's own residual in place; in its blocks that is 0
             return out
         residual = 0
         fused = out + residual
@@ -124,7 +127,7 @@ class Layer(nn.Module):
         y = self.gcn1(x)
         if self.sf_head is not None:
             y = self.sf_head(y)
-        return F.relu(self.tcn1(y) + shortcut)
+        return F.relu(self.tcn1(y) + shortcut, inplace=True)
 
 
 class ReferenceCTRGCN(nn.Module):

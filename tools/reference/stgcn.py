@@ -17,9 +17,10 @@ class Unit(nn.Module):
         super().__init__()
         self.gcn = nn.Module()
         self.gcn.conv = nn.Conv2d(c_in, 3 * c_out, 1)
-        self.tcn = nn.Sequential(nn.BatchNorm2d(c_out), nn.ReLU(),
+        self.tcn = nn.Sequential(nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
                                  nn.Conv2d(c_out, c_out, (9, 1), (stride, 1), (4, 0)),
-                                 nn.BatchNorm2d(c_out), nn.Dropout(0.0 if first else dropout))
+                                 nn.BatchNorm2d(c_out),
+                                 nn.Dropout(0.0 if first else dropout, inplace=True))
         self.sf_head = ReleasedSFHead(c_out, sf_groups) if sf_groups else None
         self.first = first
         if not first and (c_in != c_out or stride != 1):
@@ -32,14 +33,11 @@ class Unit(nn.Module):
         shortcut = 0 if self.first else (x if self.residual is None else self.residual(x))
         y = self.gcn.conv(x)
         n, kc, t, v = y.shape
-        y = y.view(n, 3, kc // 3, t, v)
-        out = torch.zeros(n, kc // 3, t, v, device=y.device)
-        for k in range(3):  # Σ_k Σ_v y_k[..., v] A_k[v, w], one subset at a time
-            out = out + y[:, k] @ A[k]
+        out = torch.einsum('nkctv,kvw->nctw', y.view(n, 3, kc // 3, t, v), A)
         out = self.tcn[1](self.tcn[0](out))
         if self.sf_head is not None:
             out = self.sf_head(out)
-        return F.relu(self.tcn[2:](out) + shortcut)
+        return F.relu(self.tcn[2:](out) + shortcut, inplace=True)
 
 
 class OriginalSTGCN(nn.Module):
