@@ -136,9 +136,12 @@ class SFHead(nn.Module):
 
     def spatial_logits(self, x3):
         """sweight · GroupNorm(x3) + sbias as one GroupNorm: the two per-channel affine maps
-        composed into its weight and bias (two passes over x3 fewer, forward and backward)."""
+        composed into its weight and bias (two passes over x3 fewer, forward and backward).
+
+        In the parameters' dtype: CPU autocast leaves GroupNorm in bf16, where the unfolded
+        expression's float32 affine map would have promoted the logits back to float32."""
         scale = self.sweight.view(-1)
-        return F.group_norm(x3, self.gn.num_groups, scale * self.gn.weight,
+        return F.group_norm(x3.to(scale.dtype), self.gn.num_groups, scale * self.gn.weight,
                             scale * self.gn.bias + self.sbias.view(-1), self.gn.eps)
 
     def forward(self, x, return_features=False):

@@ -140,6 +140,19 @@ def test_sf_head_matches_a_second_implementation_in_training_mode_with_one_group
     torch.testing.assert_close(head(x), sf_head_by_hand(head, x, 1), atol=1e-5, rtol=1e-5)
 
 
+def test_spatial_logits_stay_float32_under_cpu_bf16_autocast():
+    # The unfolded sweight · GroupNorm(x3) + sbias promotes to the float32 parameters; the folded
+    # GroupNorm must not leave the logits in bf16, where they differ by up to 1e-2.
+    head = SFHead(64, groups=4).train()
+    randomise(head)
+    x3 = torch.randn(8, 4, 16, 25).bfloat16()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        logits = head.spatial_logits(x3)
+    expected = head.sweight * head.gn(x3.float()) + head.sbias
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize('channels', [64, 128, 256])
 def test_sf_head_loads_the_released_state_dict(channels):
     listing = read_listing('sfhead_state_dict.txt')[f'channel={channels}: parameters ' +
