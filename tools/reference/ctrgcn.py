@@ -34,7 +34,8 @@ class RouteFunc(nn.Module):
 
     def forward(self, x):
         context = self.g(F.adaptive_avg_pool2d(x, 1))
-        return self.b(F.relu(self.bn(self.a(F.adaptive_avg_pool2d(x, (None, 1)) + context)))) + 1
+        pooled = self.a(F.adaptive_avg_pool2d(x, (None, 1)) + context)
+        return self.b(F.relu(self.bn(pooled), inplace=True)) + 1
 
 
 class Subset(nn.Module):
@@ -81,7 +82,8 @@ class GraphUnit(nn.Module):
 
 
 def mlp(c):
-    return [nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c, 1), nn.BatchNorm2d(c)]
+    return [nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 1), nn.BatchNorm2d(c)]
 
 
 class TemporalUnit(nn.Module):
