@@ -34,8 +34,8 @@ class RouteFunc(nn.Module):
 
     def forward(self, x):
         context = self.g(F.adaptive_avg_pool2d(x, 1))
-        pooled = self.a(F.adaptive_avg_pool2d(x, (None, 1)) + context)
-        return self.b(F.relu(self.bn(pooled), inplace=True)) + 1
+        hidden = self.a(F.adaptive_avg_pool2d(x, (None, 1)) + context)
+        return self.b(F.relu(self.bn(hidden), inplace=True)) + 1
 
 
 class Subset(nn.Module):
