@@ -34,23 +34,69 @@ class ConvBN(nn.Module):
         return self.bn(self.conv(x))
 
 
-def same_conv_as_1d(planes, weight):
-    """F.conv2d(planes, weight, padding=k // 2) for one output channel, computed as a 1-D
-    convolution along the last plane axis.
-
-    planes (B, C, P, Q), weight (1, C, k, k) → (B, 1, P, Q). The first plane axis becomes channels,
-    each output position reading the k-wide band of the kernel across them. For SF-Head's thin gate
-    planes, laid out with the longer axis last, this is several times faster than a 2-D convolution
-    with one output channel, forward and backward; the function is the same, the rounding other.
-    """
-    b, c, p, q = planes.shape                                         # p channels, length q
+def band_kernel(weight, p):
+    """The (1, C, k, k) kernel of a 2-D convolution on planes (P, Q) as the kernel of a 1-D
+    convolution along Q whose channels are the C·P plane rows: (P_out, C·P_in, k), each output row
+    reading the k-wide band of the kernel across the input rows."""
     k = weight.shape[-1]
     # [p_out, p_in] → kernel row across the channels
     offset = torch.arange(p) - torch.arange(p).unsqueeze(1) + k // 2
     # (C, k, P_out, P_in)
     band = weight[0].transpose(1, 2)[..., offset.clamp(0, k - 1)] * ((offset >= 0) & (offset < k))
-    band = band.permute(2, 0, 3, 1).reshape(p, c * p, k)               # (P_out, C·P_in, k)
-    return F.conv1d(planes.reshape(b, c * p, q), band, padding=k // 2).unsqueeze(1)
+    return band.permute(2, 0, 3, 1).reshape(p, -1, k)
+
+
+def plane_conv(planes, weight):
+    """F.conv2d(torch.stack(planes, 1), weight, padding=k // 2) for one output channel: C planes
+    (B, P, Q), a weight (1, C, k, k) → (B, 1, P, Q).
+
+    Computed as a 1-D convolution along the longer plane axis, the shorter one becoming channels
+    (band_kernel): for SF-Head's thin gate planes this is several times faster than a 2-D
+    convolution with one output channel, forward and backward; the function is the same, the
+    rounding other. When the first axis is the longer, the planes are stacked as (B, P, C, Q),
+    the channels-last layout of a convolution along P, which reads them and writes its output
+    without transposing either.
+    """
+    b, p, q = planes[0].shape
+    k = weight.shape[-1]
+    if p <= q:
+        stacked = torch.stack(planes, dim=1).view(b, -1, 1, q)               # (B, C·P, 1, Q)
+        out = F.conv2d(stacked, band_kernel(weight, p).unsqueeze(2), padding=(0, k // 2))
+        return out.view(b, 1, p, q)
+    stacked = torch.stack(planes, dim=2).view(b, p, -1)                       # (B, P, C·Q)
+    stacked = stacked.transpose(1, 2).unsqueeze(2)                   # (B, C·Q, 1, P) channels-last
+    band = band_kernel(weight.transpose(2, 3), q).unsqueeze(2)                # (Q, C·Q, 1, k)
+    out = F.conv2d(stacked, band, padding=(0, k // 2))             # (B, Q, 1, P) channels-last
+    return out.view(b, q, p).transpose(1, 2).unsqueeze(1)                     # (B, 1, P, Q)
+
+
+class PeakAndMean(torch.autograd.Function):
+    """(max, mean) of x over one axis, the max's gradient going to its argmax as torch.max's does.
+
+    The backward writes x's gradient in one pass (the mean's share, expanded) and scatters the max's
+    into it; autograd's own would scatter the max's into zeros, expand the mean's, and add the two.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        peak, index = x.max(axis)
+        ctx.save_for_backward(index)
+        ctx.axis, ctx.shape = axis, x.shape
+        return peak, x.mean(axis)
+
+    @staticmethod
+    def backward(ctx, grad_peak, grad_mean):
+        axis, (index,) = ctx.axis, ctx.saved_tensors
+        grad = (grad_mean / ctx.shape[axis]).unsqueeze(axis).expand(ctx.shape).contiguous()
+        return grad.scatter_add_(axis, index.unsqueeze(axis), grad_peak.unsqueeze(axis)), None
+
+
+def peak_and_mean(x, axis):
+    """[max, mean] of x over `axis`, each x's shape without it."""
+    if torch.is_grad_enabled() and x.requires_grad and not torch.onnx.is_in_onnx_export():
+        return list(PeakAndMean.apply(x, axis))
+    # without gradients amax is faster over the channels, max over a strided axis
+    return [x.amax(1) if axis == 1 else x.max(axis).values, x.mean(axis)]
 
 
 def concat_and_shuffle(pieces, n, groups):
@@ -81,32 +127,19 @@ class AttentionGate(nn.Module):
         """The gate, x's shape with `axis` (1: C, 2: T, 3: V) of size 1.
 
         The axis is pooled in place, giving the release's planes without moving x: (T, V), (C, V),
-        and (C, T), the transpose of the release's (T, C). The pooled plane is stacked with its
-        longer axis last and convolved along it as a 1-D convolution (same_conv_as_1d); the kernel
-        is transposed where the stacked plane is the transpose of the release's.
+        and (C, T), the transpose of the release's (T, C), whose kernel is transposed to match.
         """
-        # max (as the release's torch.max) is faster than amax over a strided axis, forward and
-        # backward; amax is faster over the channels
-        planes = [x.amax(1) if axis == 1 else x.max(axis).values, x.mean(axis)]    # (B, P, Q)
-        exporting = torch.onnx.is_in_onnx_export()
-        # (the exported 2-D convolution takes the plane as pooled: its sizes are symbolic there)
-        transposed = not exporting and planes[0].shape[1] > planes[0].shape[2]
-        if transposed:
-            planes = [plane.transpose(1, 2) for plane in planes]
-        pooled = torch.stack(planes, dim=1)                       # (B, 2, short axis, long axis)
+        planes = peak_and_mean(x, axis)                                  # 2 × (B, P, Q)
         weight = self.conv.conv.weight
-        if transposed != (axis == 3):
+        if axis == 3:
             weight = weight.transpose(2, 3)
-        if exporting:
+        if torch.onnx.is_in_onnx_export():
             # Traced, the band kernel would be built for this input's plane sizes only; an ONNX
             # graph with free frame counts takes the 2-D convolution the band equals.
-            gate = F.conv2d(pooled, weight, padding=self.conv.conv.padding)
+            gate = F.conv2d(torch.stack(planes, dim=1), weight, padding=self.conv.conv.padding)
         else:
-            gate = same_conv_as_1d(pooled, weight)
-        gate = torch.sigmoid(self.conv.bn(gate)).squeeze(1)
-        if transposed:
-            gate = gate.transpose(1, 2)
-        return gate.unsqueeze(axis)
+            gate = plane_conv(planes, weight)
+        return torch.sigmoid(self.conv.bn(gate)).squeeze(1).unsqueeze(axis)
 
 
 class SFHead(nn.Module):

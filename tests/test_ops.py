@@ -5,17 +5,40 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.blocks import Dropout, conv_bn, pointwise
-from model.sf_head import same_conv_as_1d
+from model.sf_head import peak_and_mean, plane_conv
 
 
 @pytest.mark.parametrize('plane', [(64, 25), (25, 64), (2, 25), (64, 2), (3, 3), (1, 9), (7, 1)])
 @pytest.mark.parametrize('kernel', [3, 7])
-def test_same_conv_as_1d_equals_conv2d(plane, kernel):
+def test_plane_conv_equals_conv2d_forward_and_backward(plane, kernel):
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 2, *plane, dtype=torch.float64, generator=generator)
-    weight = torch.randn(1, 2, kernel, kernel, dtype=torch.float64, generator=generator)
-    expected = F.conv2d(x, weight, padding=kernel // 2)
-    torch.testing.assert_close(same_conv_as_1d(x, weight), expected, rtol=0, atol=1e-12)
+    planes = [torch.randn(3, *plane, dtype=torch.float64, generator=generator).requires_grad_()
+              for _ in range(2)]
+    weight = torch.randn(1, 2, kernel, kernel, dtype=torch.float64, generator=generator,
+                         requires_grad=True)
+    grad_out = torch.randn(3, 1, *plane, dtype=torch.float64, generator=generator)
+    results = []
+    for conv in (plane_conv, lambda p, w: F.conv2d(torch.stack(p, 1), w, padding=kernel // 2)):
+        out = conv(planes, weight)
+        results.append([out, *torch.autograd.grad(out, [*planes, weight], grad_out)])
+    for ours, expected in zip(*results):
+        torch.testing.assert_close(ours, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('axis', [1, 2, 3])
+def test_peak_and_mean_gradient_is_torch_max_and_mean(axis):
+    """Ties included: values in {0, 1, 2} tie often, and the max's gradient must go to the index
+    torch.max picks, as the release's torch.max gives it."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 3, (4, 3, 5, 6), generator=generator).double().requires_grad_()
+    grads = [torch.randn(x.select(axis, 0).shape, dtype=torch.float64, generator=generator)
+             for _ in range(2)]
+    results = []
+    for pool in (peak_and_mean, lambda x, axis: [x.max(axis).values, x.mean(axis)]):
+        peak, mean = pool(x, axis)
+        results.append([peak, mean, *torch.autograd.grad([peak, mean], x, grads)])
+    for ours, expected in zip(*results):
+        torch.testing.assert_close(ours, expected, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize('stride', [1, 2])
