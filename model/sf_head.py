@@ -91,12 +91,26 @@ class PeakAndMean(torch.autograd.Function):
         return grad.scatter_add_(axis, index.unsqueeze(axis), grad_peak.unsqueeze(axis)), None
 
 
+def max_by_halving(x, axis):
+    """x.amax(axis) as elementwise maxima of the axis' two halves (overlapping by one for odd sizes)
+    until one is left: elementwise maxima vectorise along x's last axis, where torch's max reduction
+    over an axis followed by only 25 joints does not (docs/performance.md)."""
+    size = x.shape[axis]
+    while size > 1:
+        half = (size + 1) // 2
+        x = torch.maximum(x.narrow(axis, 0, half), x.narrow(axis, size - half, half))
+        size = half
+    return x.squeeze(axis)
+
+
 def peak_and_mean(x, axis):
     """[max, mean] of x over `axis`, each x's shape without it."""
-    if torch.is_grad_enabled() and x.requires_grad and not torch.onnx.is_in_onnx_export():
+    if torch.onnx.is_in_onnx_export():
+        # traced, the halving would fix the axis' size; the graph takes the plain reduction
+        return [x.amax(axis), x.mean(axis)]
+    if torch.is_grad_enabled() and x.requires_grad:
         return list(PeakAndMean.apply(x, axis))
-    # without gradients amax is faster over the channels, max over a strided axis
-    return [x.amax(1) if axis == 1 else x.max(axis).values, x.mean(axis)]
+    return [max_by_halving(x, axis), x.mean(axis)]
 
 
 def concat_and_shuffle(pieces, n, groups):

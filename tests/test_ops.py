@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.blocks import Dropout, conv_bn, pointwise
-from model.sf_head import peak_and_mean, plane_conv
+from model.sf_head import max_by_halving, peak_and_mean, plane_conv
 
 
 @pytest.mark.parametrize('plane', [(64, 25), (25, 64), (2, 25), (64, 2), (3, 3), (1, 9), (7, 1)])
@@ -39,6 +39,16 @@ def test_peak_and_mean_gradient_is_torch_max_and_mean(axis):
         results.append([peak, mean, *torch.autograd.grad([peak, mean], x, grads)])
     for ours, expected in zip(*results):
         torch.testing.assert_close(ours, expected, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize('axis', [1, 2, 3])
+@pytest.mark.parametrize('size', [1, 2, 3, 7, 8, 25])
+def test_max_by_halving_is_amax(axis, size):
+    shape = [2, 3, 4, 5]
+    shape[axis] = size
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(size))
+    x[0, 0] = 1.0                                                   # ties and a constant plane
+    torch.testing.assert_close(max_by_halving(x, axis), x.amax(axis), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize('stride', [1, 2])
