@@ -35,12 +35,13 @@ class ConvBN(nn.Module):
 
 
 def band_kernel(weight, p):
-    """The (1, C, k, k) kernel of a 2-D convolution on planes (P, Q) as the kernel of a 1-D
+    """The (1, C, k, k) kernel of a 2-D convolution on planes (P, Q), p = P, as the kernel of a 1-D
     convolution along Q whose channels are the C·P plane rows: (P_out, C·P_in, k), each output row
     reading the k-wide band of the kernel across the input rows."""
     k = weight.shape[-1]
     # [p_out, p_in] → kernel row across the channels
-    offset = torch.arange(p) - torch.arange(p).unsqueeze(1) + k // 2
+    rows = torch.arange(p, device=weight.device)
+    offset = rows - rows.unsqueeze(1) + k // 2
     # (C, k, P_out, P_in)
     band = weight[0].transpose(1, 2)[..., offset.clamp(0, k - 1)] * ((offset >= 0) & (offset < k))
     return band.permute(2, 0, 3, 1).reshape(p, -1, k)
@@ -93,8 +94,9 @@ class PeakAndMean(torch.autograd.Function):
 
 def max_by_halving(x, axis):
     """x.amax(axis) as elementwise maxima of the axis' two halves (overlapping by one for odd sizes)
-    until one is left: elementwise maxima vectorise along x's last axis, where torch's max reduction
-    over an axis followed by only 25 joints does not (docs/performance.md)."""
+    until one is left: elementwise maxima vectorise along x's contiguous last axis, where torch's
+    max reductions over a non-last axis with a short run of elements after it, or over a short
+    last axis, do not (docs/performance.md)."""
     size = x.shape[axis]
     while size > 1:
         half = (size + 1) // 2
@@ -109,6 +111,8 @@ def peak_and_mean(x, axis):
         # traced, the halving would fix the axis' size; the graph takes the plain reduction
         return [x.amax(axis), x.mean(axis)]
     if torch.is_grad_enabled() and x.requires_grad:
+        # the backward needs torch.max's indices; torch.maximum's would split ties and keep every
+        # halving step for autograd
         return list(PeakAndMean.apply(x, axis))
     return [max_by_halving(x, axis), x.mean(axis)]
 

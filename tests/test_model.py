@@ -51,6 +51,22 @@ def test_shapes_and_gradient_flow(sf_head):
         assert model.l1.sf_head is None
 
 
+@pytest.mark.parametrize('name', ['ctrgcn', 'stgcn', 'tcagcn'])
+@pytest.mark.parametrize('mode', ['inline', 'branch'])
+def test_every_tensor_is_made_on_the_models_device(name, mode):
+    """Training (with the SF-Head losses) and evaluation on the meta device: a tensor built on the
+    CPU inside a forward or backward meets the model's and fails, as it would on a GPU."""
+    model = build_model(name, channels=[16, 32], strides=[1, 2],
+                        sf_head={'groups': 2, 'mode': mode}).to('meta')
+    x = torch.empty(2, 3, 16, 25, 2, device='meta')
+    logits, losses = model(x, return_aux=True)
+    F.cross_entropy(logits, torch.zeros(2, dtype=torch.long, device='meta')).backward()
+    assert sorted(losses) == ['sf_consistency', 'sf_redundancy']
+    model.eval()
+    with torch.no_grad():
+        assert model(x).shape == (2, 60) and model(x).device.type == 'meta'
+
+
 def test_bad_model_arguments_are_named():
     with pytest.raises(ConfigError, match="unknown key 'num_clas'.*did you mean 'num_class'"):
         build_model('ctrgcn', num_clas=60)
