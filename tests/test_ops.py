@@ -48,7 +48,11 @@ def test_max_by_halving_is_amax(axis, size):
     shape[axis] = size
     x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(size))
     x[0, 0] = 1.0                                                   # ties and a constant plane
-    torch.testing.assert_close(max_by_halving(x, axis), x.amax(axis), rtol=0, atol=0)
+    x[1, 1:, 0] = float('inf')
+    x[1, 0, 0, 0] = float('nan')                                    # propagated as amax does
+    x = x.transpose(0, 1).contiguous().transpose(0, 1)              # not contiguous
+    torch.testing.assert_close(max_by_halving(x, axis), x.amax(axis), rtol=0, atol=0,
+                               equal_nan=True)
 
 
 @pytest.mark.parametrize('stride', [1, 2])
