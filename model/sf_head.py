@@ -107,9 +107,6 @@ def max_by_halving(x, axis):
 
 def peak_and_mean(x, axis):
     """[max, mean] of x over `axis`, each x's shape without it."""
-    if torch.onnx.is_in_onnx_export():
-        # traced, the halving would fix the axis' size; the graph takes the plain reduction
-        return [x.amax(axis), x.mean(axis)]
     if torch.is_grad_enabled() and x.requires_grad:
         # the backward needs torch.max's indices; torch.maximum's would split ties and keep every
         # halving step for autograd
@@ -147,16 +144,16 @@ class AttentionGate(nn.Module):
         The axis is pooled in place, giving the release's planes without moving x: (T, V), (C, V),
         and (C, T), the transpose of the release's (T, C), whose kernel is transposed to match.
         """
-        planes = peak_and_mean(x, axis)                                  # 2 × (B, P, Q)
         weight = self.conv.conv.weight
         if axis == 3:
             weight = weight.transpose(2, 3)
         if torch.onnx.is_in_onnx_export():
-            # Traced, the band kernel would be built for this input's plane sizes only; an ONNX
-            # graph with free frame counts takes the 2-D convolution the band equals.
-            gate = F.conv2d(torch.stack(planes, dim=1), weight, padding=self.conv.conv.padding)
+            # Traced, the band kernel and the halving max would be fixed to this input's sizes; an
+            # ONNX graph with free frame counts takes the plain reductions and 2-D convolution.
+            pooled = torch.stack([x.amax(axis), x.mean(axis)], dim=1)    # (B, 2, P, Q)
+            gate = F.conv2d(pooled, weight, padding=self.conv.conv.padding)
         else:
-            gate = plane_conv(planes, weight)
+            gate = plane_conv(peak_and_mean(x, axis), weight)            # (B, 1, P, Q)
         return torch.sigmoid(self.conv.bn(gate)).squeeze(1).unsqueeze(axis)
 
 
