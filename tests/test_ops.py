@@ -88,13 +88,18 @@ def test_dropout_keeps_a_fraction_one_minus_p_scaled_by_its_inverse(dtype):
     y = dropout(x)
     assert y.dtype == dtype
     kept = y != 0
-    # 200,000 independent draws: the kept fraction within 5 standard deviations of 1 - p
-    assert abs(kept.double().mean().item() - (1 - p)) < 5 * (p * (1 - p) / x.numel()) ** 0.5
+    # 200,000 independent draws: the kept fraction within 5 standard deviations of 1 - p, also in
+    # the even and the odd positions (the low and high halves of the 64-bit draws)
+    for part in (kept.flatten(), kept.flatten()[0::2], kept.flatten()[1::2]):
+        assert abs(part.double().mean().item() - (1 - p)) < 5 * (p * (1 - p) / part.numel()) ** 0.5
     scale = torch.tensor(1 / (1 - p), dtype=torch.float64).to(dtype)
     assert torch.equal(y[kept], (3 * scale).expand(int(kept.sum())))
     y.backward(torch.ones_like(y))
     assert torch.equal(x.grad, torch.where(kept, scale, torch.zeros((), dtype=dtype)))
-    # masks differ from draw to draw, and evaluation is the identity
+    # masks differ from draw to draw; an odd element count keeps the shape
     assert not torch.equal(dropout(x) != 0, kept)
+    odd = dropout(x[:3, :5].detach())
+    assert odd.shape == (3, 5) and set(odd.flatten().tolist()) <= {0.0, (3 * scale).item()}
+    # evaluation is the identity
     dropout.eval()
     assert dropout(x) is x
