@@ -49,7 +49,7 @@ def reference_model(name, head, seed=0):
 
 def with_our_dropout(reference):
     """The reference's nn.Dropout modules replaced by ours (the same function, the mask drawn from
-    uniform numbers instead of bernoulli_), so that under one seed both models draw the same masks
+    uniform integers instead of bernoulli_), so that under one seed both models draw the same masks
     in the same order and their training outputs can be compared."""
     for parent in list(reference.modules()):
         for name, child in parent.named_children():
