@@ -19,10 +19,10 @@ from tools.reference.ctrgcn import ReferenceCTRGCN
 from tools.reference.stgcn import OriginalSTGCN
 from torchlight.checkpoint import load_weights
 
-BACKBONES = ['ctrgcn', 'stgcn', 'tcagcn']
-# float64 at full size takes seconds a model: CTR-GCN in every run, the others with the slow tests
-FLOAT64_BACKBONES = ['ctrgcn', pytest.param('stgcn', marks=pytest.mark.slow),
-                     pytest.param('tcagcn', marks=pytest.mark.slow)]
+# Full-size models take seconds each: CTR-GCN in every run, the others with the slow tests (CI runs
+# both).
+BACKBONES = ['ctrgcn', pytest.param('stgcn', marks=pytest.mark.slow),
+             pytest.param('tcagcn', marks=pytest.mark.slow)]
 HEADS = {'none': None, 'inline': {'groups': 8}, 'branch': {'groups': 8, 'mode': 'branch'}}
 
 
@@ -87,7 +87,7 @@ def assert_close_relative(actual, expected, tolerance, what, floor=0.0):
 
 
 @pytest.mark.parametrize('head', list(HEADS))
-@pytest.mark.parametrize('name', FLOAT64_BACKBONES)
+@pytest.mark.parametrize('name', BACKBONES)
 def test_float64_outputs_and_gradients_equal_the_reference(name, head, tmp_path):
     reference = reference_model(name, head)
     ours = ours_from(reference, name, head, tmp_path)
