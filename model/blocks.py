@@ -93,12 +93,11 @@ class Dropout(nn.Module):
     1 / (1 − p), else zeroed; the identity in evaluation.
 
     The mask is drawn as uniform 32-bit integers, kept where they are at least −2³¹ + p·2³²: the
-    integers come two to a 64-bit draw of `random_`, which on CPU yields twice the random bits of
-    `torch.rand` per element in about half its time, and `bernoulli_` is slower still
-    (docs/performance.md). The comparison runs in float32 (float64 for float64 input), whose
-    rounding of the integers moves the kept fraction by less than 1e-7, as `torch.rand`'s 24-bit
-    floats do; the scale is applied in that dtype too, so that a bf16 or fp16 input under autocast
-    keeps p exact.
+    integers come two to a 64-bit draw of `random_`, which on CPU is cheaper than `torch.rand`'s
+    floats, themselves cheaper than `bernoulli_` (docs/performance.md). The comparison runs in
+    float32 (float64 for float64 input), whose rounding of the integers moves the kept fraction by
+    less than 1e-7, as `torch.rand`'s 24-bit floats do; the scale is applied in that dtype too, so
+    that a bf16 or fp16 input under autocast keeps p exact.
     """
 
     def __init__(self, p):
