@@ -15,13 +15,17 @@ WIDTHS = [(3, 64, 1), (64, 64, 1), (64, 64, 1), (64, 64, 1), (64, 128, 2), (128,
           (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 256, 1)]
 
 
-def conv_bn(c_in, c_out, kernel=1, stride=1, dilation=1):
-    pad = (kernel + (kernel - 1) * (dilation - 1) - 1) // 2
-    unit = nn.Module()
-    unit.conv = nn.Conv2d(c_in, c_out, (kernel, 1), (stride, 1), (pad, 0), (dilation, 1))
-    unit.bn = nn.BatchNorm2d(c_out)
-    unit.forward = lambda x: unit.bn(unit.conv(x))
-    return unit
+class ConvBN(nn.Module):
+    """A (kernel × 1) convolution then BatchNorm, keys `conv`, `bn` as in the reference."""
+
+    def __init__(self, c_in, c_out, kernel=1, stride=1, dilation=1):
+        super().__init__()
+        pad = (kernel + (kernel - 1) * (dilation - 1) - 1) // 2
+        self.conv = nn.Conv2d(c_in, c_out, (kernel, 1), (stride, 1), (pad, 0), (dilation, 1))
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
 
 
 class RouteFunc(nn.Module):
@@ -92,7 +96,7 @@ class TemporalUnit(nn.Module):
         w = c // 4
         self.branches = nn.ModuleList(
             [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                           conv_bn(w, w, 5, stride, d))
+                           ConvBN(w, w, 5, stride, d))
              for d in (1, 2)]
             + [nn.Sequential(nn.Conv2d(c, w, 1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
                              nn.MaxPool2d((3, 1), (stride, 1), (1, 0)), nn.BatchNorm2d(w)),
@@ -121,7 +125,7 @@ class Layer(nn.Module):
         self.sf_head = ReleasedSFHead(c_out, sf_groups) if sf_groups else None
         self.tcn1 = TemporalUnit(c_out, stride, tca)
         self.first = first
-        self.residual = (conv_bn(c_in, c_out, 1, stride)
+        self.residual = (ConvBN(c_in, c_out, 1, stride)
                          if not first and (c_in != c_out or stride != 1) else None)
 
     def forward(self, x):
