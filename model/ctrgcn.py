@@ -27,6 +27,7 @@ from model.blocks import (
     init_conv,
     pointwise,
 )
+from model.ops import mean_keepdim
 from model.registry import register_model
 
 
@@ -124,7 +125,7 @@ class CTRGCNGraphConv(nn.Module):
     def aggregate(self, x, out=None, scale=None):
         """Σ_subsets values @ topology^T as (N·C, T, U), accumulated into `out` (N·C, T, U) when
         given."""
-        x_mean = x.mean(2, keepdim=True)                                  # (N, C_in, 1, V)
+        x_mean = mean_keepdim(x, (2,))                                    # (N, C_in, 1, V)
         for conv, A in zip(self.convs, self.adjacency):
             values = conv.values(x, scale)                                # (N, C, T, V)
             n, c, t, v = values.shape

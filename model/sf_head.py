@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.ops import mean_keepdim
 from torchlight.registry import ConfigError
 
 
@@ -198,7 +199,7 @@ class SFHead(nn.Module):
         losses."""
         n, c, t, v = x.shape
         x1, x2, x3, x4 = x.reshape(n * self.groups, c // self.groups, t, v).chunk(4, dim=1)
-        f_t = x1 * torch.sigmoid(self.cweight * x1.mean((2, 3), keepdim=True) + self.cbias)
+        f_t = x1 * torch.sigmoid(self.cweight * mean_keepdim(x1, (2, 3)) + self.cbias)
         f_s = x3 * torch.sigmoid(self.spatial_logits(x3))
         f_c = x2
         w = F.softmax(self.w, dim=0)

@@ -31,6 +31,7 @@ from model.blocks import (
     pointwise,
 )
 from model.ctrgcn import CTRGCNGraphConv, TopologyRefinement
+from model.ops import mean_keepdim
 from model.registry import register_model
 
 
@@ -48,7 +49,7 @@ class RouteFunction(nn.Module):
                            bias=False)
 
     def forward(self, x):
-        per_frame = x.mean(3, keepdim=True)                               # (N, C, T, 1)
+        per_frame = mean_keepdim(x, (3,))                                 # (N, C, T, 1)
         context = pointwise(per_frame.mean(2, keepdim=True), self.g.weight,
                             self.g.bias)                                          # (N, C, 1, 1)
         return self.b(self.relu(conv_bn(per_frame + context, self.a, self.bn))) + 1
@@ -103,7 +104,7 @@ class AttentionalFusion(nn.Module):
         return conv_bn(hidden, layers[3], layers[4])
 
     def forward(self, x):
-        global_att = self.mlp(x.mean((2, 3), keepdim=True), self.global_att[1:])     # (N, C, 1, 1)
+        global_att = self.mlp(mean_keepdim(x, (2, 3)), self.global_att[1:])     # (N, C, 1, 1)
         # in place where autograd allows: one new full-size tensor instead of four
         gate = self.mlp(x, self.local_att).add_(global_att).sigmoid_()
         return (x * gate).mul_(2)

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.blocks import Dropout, conv_bn, pointwise
+from model.ops import mean_keepdim
 from model.sf_head import max_by_halving, peak_and_mean, plane_conv
 
 
@@ -23,6 +24,26 @@ def test_plane_conv_equals_conv2d_forward_and_backward(plane, kernel):
         results.append([out, *torch.autograd.grad(out, [*planes, weight], grad_out)])
     for ours, expected in zip(*results):
         torch.testing.assert_close(ours, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('dims', [(3,), (2,), (2, 3)])
+def test_mean_keepdim_has_the_mean_gradient_where_the_input_has_other_uses(dims):
+    """The mean's broadcast gradient is added into the gradient of the input's other use (here a
+    product), as autograd adds the materialised one."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, generator=generator).requires_grad_()
+    other = torch.randn(x.shape, dtype=torch.float64, generator=generator)
+    grad_mean = torch.randn(x.mean(dims, keepdim=True).shape, dtype=torch.float64,
+                            generator=generator)
+    results = []
+    for mean in (mean_keepdim, lambda x, dims: x.mean(dims, keepdim=True)):
+        pooled = mean(x, dims)
+        loss = (pooled * grad_mean).sum() + (x * other).sum()
+        results.append([pooled, *torch.autograd.grad(loss, x)])
+    for ours, expected in zip(*results):
+        torch.testing.assert_close(ours, expected, rtol=0, atol=1e-15)
+    count = x.numel() // grad_mean.numel()
+    torch.testing.assert_close(results[0][1], other + grad_mean / count, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize('axis', [1, 2, 3])
