@@ -10,8 +10,9 @@ def interleaved_rates(
 ):
     """{name: median items/s}: `repeats` timed rounds of `calls` calls of each function(i), the
     functions alternating round by round (so that a change of machine load hits all of them), after
-    a warm-up. `synchronise` (e.g. torch.cuda.synchronize) runs before and after each timed
-    round."""
+    a warm-up. Every other round runs them in reverse order: a machine whose speed drifts within a
+    round would otherwise favour whichever runs first. `synchronise` (e.g. torch.cuda.synchronize)
+    runs before and after each timed round."""
 
     def seconds(function, count):
         if synchronise:
@@ -26,9 +27,10 @@ def interleaved_rates(
     for function in functions.values():
         seconds(function, warm_up_calls)
     rounds = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            rounds[name].append(calls * items_per_call / seconds(function, calls))
+    order = list(functions)
+    for repeat in range(repeats):
+        for name in order if repeat % 2 == 0 else order[::-1]:
+            rounds[name].append(calls * items_per_call / seconds(functions[name], calls))
     return {name: statistics.median(r) for name, r in rounds.items()}
 
 
