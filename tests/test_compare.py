@@ -50,6 +50,7 @@ def row(out, name):
     return line[len(name) :].split()
 
 
+@pytest.mark.slow  # the plots drawn with matplotlib
 def test_comparison_by_hand(tmp_path, demo_root, capsys):
     labels = build_feeder('skeleton', data_path=demo_root, split='test').labels
     waves = np.flatnonzero(labels == 0)  # 36 test samples per class

@@ -229,6 +229,7 @@ def test_augmentation_differs_between_epochs_not_between_runs_or_workers(demo_ro
     torch.testing.assert_close(batches(0), batches(2), rtol=0, atol=0)
 
 
+@pytest.mark.slow  # the demo dataset generated twice
 def test_demo_dataset_is_deterministic_and_subject_wise(tmp_path, demo_root):
     from data.synthetic import TRAIN_SUBJECTS, generate
 

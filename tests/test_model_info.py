@@ -60,6 +60,7 @@ def sf_head_gate_multiply_adds():
     return total
 
 
+@pytest.mark.slow  # two full-size models counted
 def test_sf_head_share():
     plain = model_report('ctrgcn', {'num_class': 60}, 64)
     with_heads = model_report('ctrgcn', {'num_class': 60, 'sf_head': {'groups': 8}}, 64)

@@ -71,6 +71,7 @@ def test_export_equals_pytorch_at_other_batch_sizes_and_frame_counts(
         assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
+@pytest.mark.slow  # a model exported and run in onnxruntime
 def test_refusals_write_nothing(tmp_path, demo_root, capsys, monkeypatch):
     weights = write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'), model_args=TINY,
                                layout='ntu25', test_feeder_args={'window_size': 8})

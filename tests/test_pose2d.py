@@ -167,6 +167,7 @@ def test_the_feeder_refuses_3d_joints(demo_root):
 # ------------------------------------------------------------------------------- the 2D demo
 
 
+@pytest.mark.slow  # both demo datasets generated
 def test_the_2d_demo_projects_the_3d_demos_motions(tmp_path, demo_root):
     generate(str(tmp_path), layout='coco17')
     for split in ('train', 'test'):
