@@ -1,6 +1,7 @@
-"""A mean whose gradient is not materialised: the pooling of every block's features is a mean, and
-PyTorch's mean writes its input's full-size gradient (the incoming one divided elementwise over the
-broadcast) where a broadcast view would do."""
+"""A mean whose gradient is not materialised. Several units pool a block's features over frames,
+joints or both while the features also feed other operations; PyTorch's mean writes its input's
+full-size gradient (the incoming one divided elementwise over the broadcast) where a broadcast view,
+added into the other operations' gradients, would do."""
 import math
 
 import torch
