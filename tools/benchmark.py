@@ -12,12 +12,12 @@ TCA-GCN's per-sample weight tensor). It is built with random weights of a traine
 which our model loads through the same path as a reference checkpoint; the script prints the largest
 difference between the two models' outputs (eval mode), then samples/s of a training step (forward,
 cross-entropy, backward, SGD step) and of inference, each the median of --repeats timed rounds after
-a warm-up, the models alternating round by round, and the ratio ours / baseline. `--summary` times,
-in one process and interleaved, CTR-GCN + SF-Head and its baseline, CTR-GCN without SF-Head,
-TCA-GCN, ST-GCN and its baseline, and prints the project's targets: CTR-GCN + SF-Head ≥ 1.7× its
-baseline, SF-Head ≤ 10 % of CTR-GCN's time, TCA-GCN ≤ 1.5× CTR-GCN's time, ST-GCN ≥ 1.3× its
-baseline in training. With --data it also measures the demo dataset's training pipeline with 0 and
---workers DataLoader workers. Figures, not pass/fail.
+a warm-up, the models taking turns within each round (in reverse order every other round), and the
+ratio ours / baseline. `--summary` times, in one process and interleaved, CTR-GCN + SF-Head and its
+baseline, CTR-GCN without SF-Head, TCA-GCN, ST-GCN and its baseline, and prints the project's
+targets: CTR-GCN + SF-Head ≥ 1.7× its baseline, SF-Head ≤ 10 % of CTR-GCN's time, TCA-GCN ≤ 1.5×
+CTR-GCN's time, ST-GCN ≥ 1.3× its baseline in training. With --data it also measures the demo
+dataset's training pipeline with 0 and --workers DataLoader workers. Figures, not pass/fail.
 """
 import argparse
 import json
