@@ -1,4 +1,7 @@
-"""The benchmarks' timing loop: the contenders' order within rounds, and the rates it reports."""
+"""The benchmarks' timing loop: the contenders' order within rounds, the rates it reports, and the
+paired ratio of two contenders."""
+import pytest
+
 from tools import timing
 
 
@@ -10,13 +13,29 @@ def test_rounds_alternate_the_order_and_rates_are_items_over_seconds(monkeypatch
     def contender(name, seconds_per_call):
         def call(i):
             calls.append(name)
-            clock[0] += seconds_per_call
+            # the machine runs at half speed in the second timed round (calls 10 to 15, after the
+            # warm-up's 3 and the first round's 6)
+            clock[0] += seconds_per_call * (2 if 10 <= len(calls) <= 15 else 1)
         return call
 
-    rates = timing.interleaved_rates(
-        {'a': contender('a', 0.5), 'b': contender('b', 2.0), 'c': contender('c', 0.25)},
-        calls=2, repeats=3, items_per_call=4, warm_up_calls=1)
+    functions = {'a': contender('a', 0.5), 'b': contender('b', 2.0), 'c': contender('c', 0.25)}
+    rounds = timing.interleaved_rounds(functions, calls=2, repeats=3, items_per_call=4,
+                                       warm_up_calls=1)
     # the warm-up, then rounds in the order a b c, c b a, a b c, each contender called twice
     assert ''.join(calls) == 'abc' + 'aabbcc' + 'ccbbaa' + 'aabbcc'
-    # 2 calls of 4 items in 2 × the contender's seconds per call
-    assert rates == {'a': 8.0, 'b': 2.0, 'c': 16.0}
+    # 2 calls of 4 items in 2 × the contender's seconds per call (twice that in round 2)
+    assert rounds == {'a': [8.0, 4.0, 8.0], 'b': [2.0, 1.0, 2.0], 'c': [16.0, 8.0, 16.0]}
+    calls.clear()
+    assert timing.interleaved_rates(functions, calls=2, repeats=3, items_per_call=4,
+                                    warm_up_calls=1) == {'a': 8.0, 'b': 2.0, 'c': 16.0}
+
+
+def test_the_paired_ratio_is_the_median_of_the_rounds_ratios():
+    # a is twice as fast as b in every round but one; the machine's speed moves between rounds
+    a, b = [10.0, 30.0, 20.0, 12.0, 40.0], [5.0, 20.0, 10.0, 6.0, 20.0]
+    assert timing.paired_ratio(a, b) == 2.0          # ratios 2, 1.5, 2, 2, 2
+    # b slow in one round: the paired ratio stays 2, the ratio of the medians would be 20 / 6
+    b_slow_once = [5.0, 20.0, 10.0, 6.0, 4.0]         # ratios 2, 1.5, 2, 2, 10
+    assert timing.paired_ratio(a, b_slow_once) == 2.0
+    with pytest.raises(ValueError):
+        timing.paired_ratio(a, b[:4])                 # rounds of two different timings

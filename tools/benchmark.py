@@ -13,14 +13,17 @@ which our model loads through the same path as a reference checkpoint; the scrip
 difference between the two models' outputs (eval mode), then samples/s of a training step (forward,
 cross-entropy, backward, SGD step) and of inference, each the median of --repeats timed rounds after
 a warm-up, the models taking turns within each round (in reverse order every other round), and the
-ratio ours / baseline. `--summary` times, in one process and interleaved, CTR-GCN + SF-Head and its
-baseline, CTR-GCN without SF-Head, TCA-GCN, ST-GCN and its baseline, and prints the project's
-targets: CTR-GCN + SF-Head ≥ 1.7× its baseline, SF-Head ≤ 10 % of CTR-GCN's time, TCA-GCN ≤ 1.5×
-CTR-GCN's time, ST-GCN ≥ 1.3× its baseline in training. With --data it also measures the demo
-dataset's training pipeline with 0 and --workers DataLoader workers. Figures, not pass/fail.
+ratio ours / baseline: the median over rounds of the two models' ratio in each round (paired, so
+that the machine's drift from round to round cancels out). `--summary` times, in one process and
+interleaved, CTR-GCN + SF-Head and its baseline, CTR-GCN without SF-Head, TCA-GCN, ST-GCN and its
+baseline, and prints the project's targets: CTR-GCN + SF-Head ≥ 1.7× its baseline, SF-Head ≤ 10 %
+of CTR-GCN's time, TCA-GCN ≤ 1.5× CTR-GCN's time, ST-GCN ≥ 1.3× its baseline in training. With
+--data it also measures the demo dataset's training pipeline with 0 and --workers DataLoader
+workers. Figures, not pass/fail.
 """
 import argparse
 import json
+import statistics
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +33,7 @@ from model import build_model
 from tools.reference import calibrate_batch_norms, randomise
 from tools.reference.ctrgcn import ReferenceCTRGCN
 from tools.reference.stgcn import OriginalSTGCN
-from tools.timing import interleaved_rates, loader_rate
+from tools.timing import interleaved_rounds, loader_rate, paired_ratio
 from torchlight.checkpoint import apply_weights
 
 AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
@@ -70,8 +73,9 @@ def training_step(model, batch, labels, optimizer, amp):
     optimizer.step()
 
 
-def timed_rates(models, batch, labels, args, device):
-    """{'train': {name: samples/s}, 'infer': {...}}, every model timed in the same rounds."""
+def timed_rounds(models, batch, labels, args, device):
+    """{'train': {name: [samples/s in each round]}, 'infer': {...}}, every model timed in the same
+    rounds."""
     def train(model):
         model.train()
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
@@ -87,11 +91,15 @@ def timed_rates(models, batch, labels, args, device):
         return step
 
     synchronise = torch.cuda.synchronize if device.type == 'cuda' else None
-    return {what: interleaved_rates({name: make(model) for name, model in models.items()},
-                                    calls=args.steps * (1 if what == 'train' else 2),
-                                    repeats=args.repeats, items_per_call=args.batch,
-                                    synchronise=synchronise)
+    return {what: interleaved_rounds({name: make(model) for name, model in models.items()},
+                                     calls=args.steps * (1 if what == 'train' else 2),
+                                     repeats=args.repeats, items_per_call=args.batch,
+                                     synchronise=synchronise)
             for what, make in (('train', train), ('infer', infer))}
+
+
+def medians(rounds):
+    return {name: statistics.median(rates) for name, rates in rounds.items()}
 
 
 def make_batch(args, device):
@@ -108,8 +116,8 @@ def model_benchmark(args, device):
     difference = output_difference(baseline, ours, batch)
     if args.channels_last:
         ours = ours.to(memory_format=torch.channels_last)
-    rates = timed_rates({'ours': ours, 'baseline': baseline}, batch, labels, args, device)
-    return {'difference': difference, **rates}
+    rounds = timed_rounds({'ours': ours, 'baseline': baseline}, batch, labels, args, device)
+    return {'difference': difference, 'rounds': rounds}
 
 
 # (ratio name, numerator model, denominator model, what the ratio measures, target)
@@ -133,27 +141,29 @@ def summary_benchmark(args, device):
     batch, labels = make_batch(args, device)
     differences = {name: output_difference(models[f'{name}_baseline'], models[name], batch)
                    for name in ('ctrgcn_sf', 'stgcn')}
-    return {'differences': differences, **timed_rates(models, batch, labels, args, device)}
+    return {'differences': differences, 'rounds': timed_rounds(models, batch, labels, args, device)}
 
 
 def format_ratio(kind, fast, slow):
-    """`fast` and `slow` in samples/s: a speed-up (fast / slow), an extra time in % or a time
-    ratio."""
+    """`fast` and `slow`, per-round samples/s: their paired ratio as a speed-up (fast / slow), an
+    extra time in % or a time ratio."""
+    ratio = paired_ratio(fast, slow)
     if kind == 'extra time':
-        return f'+{100 * (fast / slow - 1):.1f} %'
-    return f'{fast / slow:.2f}x'
+        return f'+{100 * (ratio - 1):.1f} %'
+    return f'{ratio:.2f}x'
 
 
 def print_summary(result, label):
     print(f'summary: {label}')
     print(f"  largest output difference ours vs baseline: CTR-GCN + SF-Head "
           f"{result['differences']['ctrgcn_sf']:.2e}, ST-GCN {result['differences']['stgcn']:.2e}")
+    rounds = result['rounds']
     for what in ('train', 'infer'):
-        print(f'  {what:5s} samples/s: ' + ', '.join(f'{name} {rate:.2f}'
-                                                    for name, rate in result[what].items()))
+        print(f'  {what:5s} samples/s (medians): ' + ', '.join(
+            f'{name} {rate:.2f}' for name, rate in medians(rounds[what]).items()))
     print(f"  {'':32s} {'training step':>14s} {'inference':>10s}   target")
     for title, a, b, kind, target in SUMMARY_RATIOS:
-        train, infer = (format_ratio(kind, result[w][a], result[w][b]) for w in ('train', 'infer'))
+        train, infer = (format_ratio(kind, rounds[w][a], rounds[w][b]) for w in ('train', 'infer'))
         print(f'  {title:32s} {train:>14s} {infer:>10s}   {target}')
 
 
@@ -204,10 +214,11 @@ def main(argv=None):
         result = model_benchmark(args, device)
         print(f'{label}; largest output difference ours vs baseline: {result["difference"]:.2e}')
         for what in ('train', 'infer'):
-            rates = result[what]
+            rounds = result['rounds'][what]
+            rates = medians(rounds)
             print(f"  {what:5s}: ours {rates['ours']:8.1f} samples/s, "
-                  f"baseline {rates['baseline']:8.1f}, "
-                  f"ratio {rates['ours'] / rates['baseline']:.2f}x")
+                  f"baseline {rates['baseline']:8.1f} (medians), "
+                  f"ratio {format_ratio('speed-up', rounds['ours'], rounds['baseline'])}")
     if args.data:
         rates = data_benchmark(args.workers)
         result['data'] = rates

@@ -5,14 +5,14 @@ import statistics
 import time
 
 
-def interleaved_rates(
+def interleaved_rounds(
     functions, calls, repeats, items_per_call=1, warm_up_calls=2, synchronise=None
 ):
-    """{name: median items/s}: `repeats` timed rounds of `calls` calls of each function(i), the
-    functions alternating round by round (so that a change of machine load hits all of them), after
-    a warm-up. Every other round runs them in reverse order: a machine whose speed drifts within a
-    round would otherwise favour whichever runs first. `synchronise` (e.g. torch.cuda.synchronize)
-    runs before and after each timed round."""
+    """{name: [items/s in each round]}: `repeats` timed rounds of `calls` calls of each function(i),
+    the functions alternating round by round (so that a change of machine load hits all of them),
+    after a warm-up. Every other round runs them in reverse order: a machine whose speed drifts
+    within a round would otherwise favour whichever runs first. `synchronise` (e.g.
+    torch.cuda.synchronize) runs before and after each timed round."""
 
     def seconds(function, count):
         if synchronise:
@@ -31,7 +31,21 @@ def interleaved_rates(
     for repeat in range(repeats):
         for name in order if repeat % 2 == 0 else order[::-1]:
             rounds[name].append(calls * items_per_call / seconds(functions[name], calls))
-    return {name: statistics.median(r) for name, r in rounds.items()}
+    return rounds
+
+
+def interleaved_rates(functions, calls, repeats, **options):
+    """{name: median items/s} over the rounds of `interleaved_rounds`."""
+    rounds = interleaved_rounds(functions, calls, repeats, **options)
+    return {name: statistics.median(rates) for name, rates in rounds.items()}
+
+
+def paired_ratio(numerator, denominator):
+    """The median over rounds of numerator[r] / denominator[r], for two contenders' per-round rates
+    from one `interleaved_rounds`: each ratio compares two timings made in the same round, so a
+    change of the machine's speed from round to round cancels out of it; it does not cancel out of
+    the ratio of the two medians, which may come from different rounds."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def loader_rate(dataset, workers, batch_size=64, batches=20):
