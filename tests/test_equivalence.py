@@ -33,18 +33,18 @@ def cases(heads):
             for name in ('ctrgcn', 'stgcn', 'tcagcn') for head in heads]
 
 
-def reference_model(name, head, seed=0):
+def reference_model(name, head):
     """A fresh copy of the reference-style model with random weights of a trained model's scale;
     the released SF-Head inline in every block for `inline` (a branch head does not change the
     backbone's function)."""
     sf_groups = 8 if head == 'inline' else None
-    return copy.deepcopy(calibrated_reference(name, sf_groups, seed))
+    return copy.deepcopy(calibrated_reference(name, sf_groups))
 
 
 @functools.cache
-def calibrated_reference(name, sf_groups, seed):
-    """Built once per backbone, head and seed: calibrating the BatchNorms runs the slow reference
-    three times."""
+def calibrated_reference(name, sf_groups, seed=2):
+    """Built once per backbone and head: calibrating the BatchNorms runs the slow reference three
+    times. The seed gives logits of a realistic scale (up to 10) in all three backbones."""
     torch.manual_seed(seed)
     if name == 'stgcn':
         A = torch.from_numpy(distance_partition(get_layout('ntu25')))
@@ -131,7 +131,7 @@ def test_float64_outputs_and_gradients_equal_the_reference(name, head, tmp_path)
 
 @pytest.mark.parametrize(('name', 'head'), cases(['none', 'inline']))
 def test_reference_checkpoints_give_the_reference_outputs_in_float32(name, head, tmp_path):
-    reference = reference_model(name, head, seed=2).eval()
+    reference = reference_model(name, head).eval()
     ours = ours_from(reference, name, head, tmp_path).eval()
     x = torch.randn(2, 3, 24, 25, 2, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
