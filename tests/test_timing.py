@@ -1,8 +1,9 @@
 """The benchmarks' timing loop: the contenders' order within rounds, the rates it reports, and the
-paired ratio of two contenders."""
+paired ratios of two contenders with the benchmark's median and quartiles of them."""
 import pytest
 
 from tools import timing
+from tools.benchmark import format_ratio
 
 
 def test_rounds_alternate_the_order_and_rates_are_items_over_seconds(monkeypatch):
@@ -30,12 +31,20 @@ def test_rounds_alternate_the_order_and_rates_are_items_over_seconds(monkeypatch
                                     warm_up_calls=1) == {'a': 8.0, 'b': 2.0, 'c': 16.0}
 
 
-def test_the_paired_ratio_is_the_median_of_the_rounds_ratios():
-    # a is twice as fast as b in every round but one; the machine's speed moves between rounds
-    a, b = [10.0, 30.0, 20.0, 12.0, 40.0], [5.0, 20.0, 10.0, 6.0, 20.0]
-    assert timing.paired_ratio(a, b) == 2.0          # ratios 2, 1.5, 2, 2, 2
-    # b slow in one round: the paired ratio stays 2, the ratio of the medians would be 20 / 6
-    b_slow_once = [5.0, 20.0, 10.0, 6.0, 4.0]         # ratios 2, 1.5, 2, 2, 10
-    assert timing.paired_ratio(a, b_slow_once) == 2.0
+def test_paired_ratios_are_taken_round_by_round():
+    # the machine's speed moves between rounds; a is twice as fast as b in every round but one
+    a, b = [10.0, 30.0, 20.0, 12.0, 40.0], [5.0, 20.0, 10.0, 6.0, 4.0]
+    assert timing.paired_ratios(a, b) == [2.0, 1.5, 2.0, 2.0, 10.0]
     with pytest.raises(ValueError):
-        timing.paired_ratio(a, b[:4])                 # rounds of two different timings
+        timing.paired_ratios(a, b[:4])                # rounds of two different timings
+
+
+def test_the_summary_ratio_is_the_median_with_its_quartiles():
+    fast, slow = [10.0, 30.0, 20.0, 12.0, 40.0], [5.0, 20.0, 10.0, 6.0, 4.0]
+    # ratios 1.5, 2, 2, 2, 10: median 2 (the medians' ratio would be 20 / 6); quartiles by
+    # statistics.quantiles' default method: 1.75 and 6
+    assert format_ratio('speed-up', fast, slow) == '2.00x (1.75 to 6.00x)'
+    # SF-Head's cost: time with it over time without, as rates without over rates with
+    assert format_ratio('extra time', fast, slow) == '+100.0 % (+75.0 to +500.0 %)'
+    # a negative extra time keeps its sign; fewer than 4 rounds give no quartiles
+    assert format_ratio('extra time', [9.0, 9.5], [10.0, 10.0]) == '-7.5 %'

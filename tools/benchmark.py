@@ -14,7 +14,8 @@ difference between the two models' outputs (eval mode), then samples/s of a trai
 cross-entropy, backward, SGD step) and of inference, each the median of --repeats timed rounds after
 a warm-up, the models taking turns within each round (in reverse order every other round), and the
 ratio ours / baseline: the median over rounds of the two models' ratio in each round (paired, so
-that the machine's drift from round to round cancels out). `--summary` times, in one process and
+that the machine's drift from round to round cancels out), with the first and third quartiles of
+those ratios. `--summary` times, in one process and
 interleaved, CTR-GCN + SF-Head and its baseline, CTR-GCN without SF-Head, TCA-GCN, ST-GCN and its
 baseline, and prints the project's targets: CTR-GCN + SF-Head ≥ 1.7× its baseline, SF-Head ≤ 10 %
 of CTR-GCN's time, TCA-GCN ≤ 1.5× CTR-GCN's time, ST-GCN ≥ 1.3× its baseline in training. With
@@ -33,7 +34,7 @@ from model import build_model
 from tools.reference import calibrate_batch_norms, randomise
 from tools.reference.ctrgcn import ReferenceCTRGCN
 from tools.reference.stgcn import OriginalSTGCN
-from tools.timing import interleaved_rounds, loader_rate, paired_ratio
+from tools.timing import interleaved_rounds, loader_rate, paired_ratios
 from torchlight.checkpoint import apply_weights
 
 AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
@@ -145,12 +146,19 @@ def summary_benchmark(args, device):
 
 
 def format_ratio(kind, fast, slow):
-    """`fast` and `slow`, per-round samples/s: their paired ratio as a speed-up (fast / slow), an
-    extra time in % or a time ratio."""
-    ratio = paired_ratio(fast, slow)
-    if kind == 'extra time':
-        return f'+{100 * (ratio - 1):.1f} %'
-    return f'{ratio:.2f}x'
+    """`fast` and `slow`, per-round samples/s: the median of their paired ratios as a speed-up
+    (fast / slow), an extra time in % or a time ratio, followed from 4 rounds up by the first and
+    third quartiles, the spread that the machine's noise gives it."""
+    def show(ratio):
+        return f'{100 * (ratio - 1):+.1f}' if kind == 'extra time' else f'{ratio:.2f}'
+
+    unit = ' %' if kind == 'extra time' else 'x'
+    ratios = paired_ratios(fast, slow)
+    text = show(statistics.median(ratios)) + unit
+    if len(ratios) >= 4:
+        first, _, third = statistics.quantiles(ratios, n=4)
+        text += f' ({show(first)} to {show(third)}{unit})'
+    return text
 
 
 def print_summary(result, label):
@@ -161,10 +169,11 @@ def print_summary(result, label):
     for what in ('train', 'infer'):
         print(f'  {what:5s} samples/s (medians): ' + ', '.join(
             f'{name} {rate:.2f}' for name, rate in medians(rounds[what]).items()))
-    print(f"  {'':32s} {'training step':>14s} {'inference':>10s}   target")
+    print('  ratios: median of the rounds\' paired ratios (first to third quartile)')
+    print(f"  {'':32s} {'training step':>26s} {'inference':>26s}   target")
     for title, a, b, kind, target in SUMMARY_RATIOS:
         train, infer = (format_ratio(kind, rounds[w][a], rounds[w][b]) for w in ('train', 'infer'))
-        print(f'  {title:32s} {train:>14s} {infer:>10s}   {target}')
+        print(f'  {title:32s} {train:>26s} {infer:>26s}   {target}')
 
 
 def data_benchmark(workers):

@@ -40,12 +40,12 @@ def interleaved_rates(functions, calls, repeats, **options):
     return {name: statistics.median(rates) for name, rates in rounds.items()}
 
 
-def paired_ratio(numerator, denominator):
-    """The median over rounds of numerator[r] / denominator[r], for two contenders' per-round rates
-    from one `interleaved_rounds`: each ratio compares two timings made in the same round, so a
-    change of the machine's speed from round to round cancels out of it; it does not cancel out of
-    the ratio of the two medians, which may come from different rounds."""
-    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+def paired_ratios(numerator, denominator):
+    """numerator[r] / denominator[r] for each round r, from two contenders' per-round rates of one
+    `interleaved_rounds`. Each compares two timings made in the same round, so a change of the
+    machine's speed from round to round cancels out of it; it does not cancel out of the ratio of
+    the two medians, which may come from different rounds."""
+    return [a / b for a, b in zip(numerator, denominator, strict=True)]
 
 
 def loader_rate(dataset, workers, batch_size=64, batches=20):
