@@ -17,8 +17,8 @@ ratio ours / baseline: the median over rounds of the two models' ratio in each r
 that the machine's drift from round to round cancels out), with the first and third quartiles of
 those ratios. `--summary` times, in one process and interleaved, CTR-GCN + SF-Head and its baseline,
 CTR-GCN without SF-Head, TCA-GCN, ST-GCN and its baseline, and prints the project's targets: CTR-GCN
-+ SF-Head ≥ 1.7× its baseline, SF-Head ≤ 10 % of CTR-GCN's time, TCA-GCN ≤ 1.5× CTR-GCN's time, ST-
-GCN ≥ 1.3× its baseline in training. With --data it also measures the demo dataset's training
++ SF-Head ≥ 1.7× its baseline, SF-Head ≤ 10 % of CTR-GCN's time, TCA-GCN ≤ 1.5× CTR-GCN's time,
+ST-GCN ≥ 1.3× its baseline in training. With --data it also measures the demo dataset's training
 pipeline with 0 and --workers DataLoader workers. Figures, not pass/fail.
 """
 import argparse
