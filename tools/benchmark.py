@@ -99,6 +99,7 @@ def timed_rounds(models, batch, labels, args, device):
 
 
 def medians(rounds):
+    """{name: median samples/s} of `timed_rounds`' per-round rates."""
     return {name: statistics.median(rates) for name, rates in rounds.items()}
 
 
@@ -168,7 +169,7 @@ def print_summary(result, label):
     for what in ('train', 'infer'):
         print(f'  {what:5s} samples/s (medians): ' + ', '.join(
             f'{name} {rate:.2f}' for name, rate in medians(rounds[what]).items()))
-    print('  ratios: median of the rounds\' paired ratios (first to third quartile)')
+    print("  ratios: median of the rounds' paired ratios (first to third quartile)")
     print(f"  {'':32s} {'training step':>26s} {'inference':>26s}   target")
     for title, a, b, kind, target in SUMMARY_RATIOS:
         train, infer = (format_ratio(kind, rounds[w][a], rounds[w][b]) for w in ('train', 'infer'))
