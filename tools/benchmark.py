@@ -33,7 +33,7 @@ from model import build_model
 from tools.reference import calibrate_batch_norms, randomise
 from tools.reference.ctrgcn import ReferenceCTRGCN
 from tools.reference.stgcn import OriginalSTGCN
-from tools.timing import interleaved_rounds, loader_rate, paired_ratios
+from tools.timing import interleaved_rounds, loader_rate, medians, paired_ratios
 from torchlight.checkpoint import apply_weights
 
 AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
@@ -96,11 +96,6 @@ def timed_rounds(models, batch, labels, args, device):
                                      repeats=args.repeats, items_per_call=args.batch,
                                      synchronise=synchronise)
             for what, make in (('train', train), ('infer', infer))}
-
-
-def medians(rounds):
-    """{name: median samples/s} of `timed_rounds`' per-round rates."""
-    return {name: statistics.median(rates) for name, rates in rounds.items()}
 
 
 def make_batch(args, device):

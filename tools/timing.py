@@ -34,10 +34,14 @@ def interleaved_rounds(
     return rounds
 
 
+def medians(rounds):
+    """{name: median items/s} of `interleaved_rounds`' per-round rates."""
+    return {name: statistics.median(rates) for name, rates in rounds.items()}
+
+
 def interleaved_rates(functions, calls, repeats, **options):
     """{name: median items/s} over the rounds of `interleaved_rounds`."""
-    rounds = interleaved_rounds(functions, calls, repeats, **options)
-    return {name: statistics.median(rates) for name, rates in rounds.items()}
+    return medians(interleaved_rounds(functions, calls, repeats, **options))
 
 
 def paired_ratios(numerator, denominator):
