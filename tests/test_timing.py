@@ -3,7 +3,6 @@ paired ratios of two contenders with the benchmark's median and quartiles of the
 import pytest
 
 from tools import timing
-from tools.benchmark import format_ratio
 
 
 def test_rounds_alternate_the_order_and_rates_are_items_over_seconds(monkeypatch):
@@ -43,8 +42,8 @@ def test_the_summary_ratio_is_the_median_with_its_quartiles():
     fast, slow = [10.0, 30.0, 20.0, 12.0, 40.0], [5.0, 20.0, 10.0, 6.0, 4.0]
     # ratios 1.5, 2, 2, 2, 10: median 2 (the medians' ratio would be 20 / 6); quartiles by
     # statistics.quantiles' default method: 1.75 and 6
-    assert format_ratio('speed-up', fast, slow) == '2.00x (1.75 to 6.00x)'
+    assert timing.format_ratio('speed-up', fast, slow) == '2.00x (1.75 to 6.00x)'
     # SF-Head's cost: time with it over time without, as rates without over rates with
-    assert format_ratio('extra time', fast, slow) == '+100.0 % (+75.0 to +500.0 %)'
+    assert timing.format_ratio('extra time', fast, slow) == '+100.0 % (+75.0 to +500.0 %)'
     # a negative extra time keeps its sign; fewer than 4 rounds give no quartiles
-    assert format_ratio('extra time', [9.0, 9.5], [10.0, 10.0]) == '-7.5 %'
+    assert timing.format_ratio('extra time', [9.0, 9.5], [10.0, 10.0]) == '-7.5 %'

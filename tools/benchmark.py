@@ -23,7 +23,6 @@ pipeline with 0 and --workers DataLoader workers. Figures, not pass/fail.
 """
 import argparse
 import json
-import statistics
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +32,7 @@ from model import build_model
 from tools.reference import calibrate_batch_norms, randomise
 from tools.reference.ctrgcn import ReferenceCTRGCN
 from tools.reference.stgcn import OriginalSTGCN
-from tools.timing import interleaved_rounds, loader_rate, medians, paired_ratios
+from tools.timing import format_ratio, interleaved_rounds, loader_rate, medians
 from torchlight.checkpoint import apply_weights
 
 AMP_TYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'off': None}
@@ -138,22 +137,6 @@ def summary_benchmark(args, device):
     differences = {name: output_difference(models[f'{name}_baseline'], models[name], batch)
                    for name in ('ctrgcn_sf', 'stgcn')}
     return {'differences': differences, 'rounds': timed_rounds(models, batch, labels, args, device)}
-
-
-def format_ratio(kind, fast, slow):
-    """`fast` and `slow`, per-round samples/s: the median of their paired ratios as a speed-up
-    (fast / slow), an extra time in % or a time ratio, followed from 4 rounds up by the first and
-    third quartiles, the spread that the machine's noise gives it."""
-    def show(ratio):
-        return f'{100 * (ratio - 1):+.1f}' if kind == 'extra time' else f'{ratio:.2f}'
-
-    unit = ' %' if kind == 'extra time' else 'x'
-    ratios = paired_ratios(fast, slow)
-    text = show(statistics.median(ratios)) + unit
-    if len(ratios) >= 4:
-        first, _, third = statistics.quantiles(ratios, n=4)
-        text += f' ({show(first)} to {show(third)}{unit})'
-    return text
 
 
 def print_summary(result, label):

@@ -11,8 +11,9 @@ our HDF5 format and the reference's padded .npz (300 frames). It prints
     training samples, for our feeder (HDF5, and the .npz memory-mapped) and for the baseline
     (np.load of the whole split, as CTR-GCN's feeder does); "anon" is the part not backed by a file;
   * throughput (one thread, samples/s, median of --repeats timed rounds after a warm-up, ours and
-    baseline interleaved): the training transforms alone (valid-frame crop + resize to 64 frames,
-    random rotation) on samples already in memory, and the whole __getitem__ including the read;
+    baseline interleaved; the ratio paired round by round, with its quartiles): the training
+    transforms alone (valid-frame crop + resize to 64 frames, random rotation) on samples already in
+    memory, and the whole __getitem__ including the read;
   * our DataLoader throughput with 0 and --workers workers (batches of 64).
 Figures, not pass/fail: the machine is shared and noisy.
 """
@@ -33,7 +34,7 @@ from data.npz import write_reference_npz
 from data.storage import SplitWriter
 from feeders import build_feeder
 from feeders.transforms import crop_resize, random_rotation, valid_frame_count
-from tools.timing import interleaved_rates, loader_rate
+from tools.timing import format_ratio, interleaved_rounds, loader_rate, medians
 
 PADDED_FRAMES = 300
 WINDOW = 64
@@ -218,13 +219,13 @@ def throughput(folder, count, repeats):
         reference_rotation(reference_crop_resize(data, valid, [0.5, 1], WINDOW))
 
     warm_up = max(1, count // 10)
-    transforms = interleaved_rates(
+    transforms = interleaved_rounds(
         {'ours': our_transforms, 'baseline': baseline_transforms},
         count,
         repeats,
         warm_up_calls=warm_up,
     )
-    getitem = interleaved_rates(
+    getitem = interleaved_rounds(
         {'ours': lambda i: ours[(i * 7919) % n], 'baseline': lambda i: baseline[(i * 7919) % n]},
         count,
         repeats,
@@ -276,11 +277,12 @@ def main(argv=None):
                     f'+{grown["anon"]:7.1f} MiB anon'
                 )
             transforms, getitem = throughput(folder, args.count, args.repeats)
-            for label, rates in (('transforms only', transforms), ('read + transforms', getitem)):
+            for label, rounds in (('transforms only', transforms), ('read + transforms', getitem)):
+                rates = medians(rounds)
                 print(
                     f'  {label:18s} ours {rates["ours"]:7.0f} samples/s, '
-                    f'baseline {rates["baseline"]:7.0f}, '
-                    f'ratio {rates["ours"] / rates["baseline"]:.2f}x'
+                    f'baseline {rates["baseline"]:7.0f} (medians), '
+                    f'ratio {format_ratio("speed-up", rounds["ours"], rounds["baseline"])}'
                 )
             feeder = training_feeder(folder)
             loaders = {w: loader_rate(feeder, w) for w in (0, args.workers)}

@@ -52,6 +52,22 @@ def paired_ratios(numerator, denominator):
     return [a / b for a, b in zip(numerator, denominator, strict=True)]
 
 
+def format_ratio(kind, fast, slow):
+    """`fast` and `slow`, two contenders' per-round rates: the median of their paired ratios as a
+    speed-up (fast / slow), an extra time in % or a time ratio, followed from 4 rounds up by the
+    first and third quartiles, the spread that the machine's noise gives it."""
+    def show(ratio):
+        return f'{100 * (ratio - 1):+.1f}' if kind == 'extra time' else f'{ratio:.2f}'
+
+    unit = ' %' if kind == 'extra time' else 'x'
+    ratios = paired_ratios(fast, slow)
+    text = show(statistics.median(ratios)) + unit
+    if len(ratios) >= 4:
+        first, _, third = statistics.quantiles(ratios, n=4)
+        text += f' ({show(first)} to {show(third)}{unit})'
+    return text
+
+
 def loader_rate(dataset, workers, batch_size=64, batches=20):
     """Samples/s a shuffling DataLoader with `workers` workers delivers, timed after its first batch
     (workers started and warm), over at most `batches` batches."""
