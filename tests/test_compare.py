@@ -128,6 +128,7 @@ def test_one_run_lists_and_writes_its_most_confused_pairs(tmp_path, demo_root, c
     }
 
 
+@pytest.mark.slow  # the plots drawn with matplotlib
 def test_figures_carry_class_names_and_differences():
     pytest.importorskip('matplotlib')
     from torchlight import plots
