@@ -39,11 +39,6 @@ def medians(rounds):
     return {name: statistics.median(rates) for name, rates in rounds.items()}
 
 
-def interleaved_rates(functions, calls, repeats, **options):
-    """{name: median items/s} over the rounds of `interleaved_rounds`."""
-    return medians(interleaved_rounds(functions, calls, repeats, **options))
-
-
 def paired_ratios(numerator, denominator):
     """numerator[r] / denominator[r] for each round r, from two contenders' per-round rates of one
     `interleaved_rounds`. Each compares two timings made in the same round, so a change of the
