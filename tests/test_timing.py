@@ -45,3 +45,21 @@ def test_the_summary_ratio_is_the_median_with_its_quartiles():
     assert timing.format_ratio('extra time', fast, slow) == '+100.0 % (+75.0 to +500.0 %)'
     # a negative extra time keeps its sign; fewer than 4 rounds give no quartiles
     assert timing.format_ratio('extra time', [9.0, 9.5], [10.0, 10.0]) == '-7.5 %'
+
+
+@pytest.mark.slow  # two full-size models built and timed
+def test_the_json_record_keeps_each_rounds_rates_and_their_medians(tmp_path):
+    """tools/gpu_check.sh reads run['train']['ours'] from the benchmark's --json records."""
+    import json
+    import statistics
+
+    from tools.benchmark import main
+
+    record = tmp_path / 'bench.jsonl'
+    main(['--model', 'stgcn', '--sf-groups', '0', '--repeats', '3', '--steps', '1',
+          '--frames', '8', '--batch', '2', '--json', str(record)])
+    run = json.loads(record.read_text())
+    for what in ('train', 'infer'):
+        rounds = run['rounds'][what]
+        assert sorted(rounds) == ['baseline', 'ours'] and len(rounds['ours']) == 3
+        assert run[what] == {name: statistics.median(rates) for name, rates in rounds.items()}

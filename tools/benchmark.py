@@ -215,8 +215,10 @@ def main(argv=None):
         print('  data pipeline (demo, batch 64): ' + ', '.join(f'{w} workers {r:.0f} samples/s'
                                                              for w, r in rates.items()))
     if args.json:
+        # each model's median samples/s beside the per-round rates (tools/gpu_check.sh reads them)
+        rates = {what: medians(result['rounds'][what]) for what in ('train', 'infer')}
         with open(args.json, 'a') as f:
-            f.write(json.dumps({'setting': label, **result}) + '\n')
+            f.write(json.dumps({'setting': label, **result, **rates}) + '\n')
 
 
 if __name__ == '__main__':
