@@ -73,8 +73,8 @@ def pointwise(x, weight, bias=None, stride=1):
     """F.conv2d(x, weight, bias, stride=(stride, 1)) for a 1×1 weight (C_out, C, 1, 1), as a batched
     matmul.
 
-    The same function at other rounding; oneDNN's NCHW 1×1 convolution is 2–4× slower on the shapes
-    that widen the channels at many frames (64→128 at T=64, 128→256 at T=32), forward and backward.
+    The same function at other rounding; oneDNN's NCHW 1×1 convolution is slower on the shapes that
+    widen the channels at many frames, forward and backward (docs/performance.md).
     """
     x = x[:, :, ::stride]
     n, c, t, v = x.shape
@@ -183,8 +183,8 @@ class MultiScaleTCN(nn.Module):
             weights, biases = zip(*(fold_batch_norm(branch[0], branch[1]) for branch in openers))
             outputs = list(pointwise(x, torch.cat(weights), torch.cat(biases)).relu_()
                            .split(widths, dim=1))
-        # The max-pool over frames is several times faster on channels-last memory (same values and
-        # gradient).
+        # The max-pool over frames is faster on channels-last memory (same values and gradient;
+        # docs/performance.md).
         outputs[-1] = outputs[-1].contiguous(memory_format=torch.channels_last)
         outputs = [branch[3:](y) for branch, y in zip(openers, outputs)]
         last = self.branches[-1]                                        # 1×1 conv (strided) + BN

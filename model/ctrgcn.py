@@ -52,7 +52,8 @@ class TopologyRefinement(nn.Module):
         relation = torch.tanh(query.unsqueeze(-2) - key.unsqueeze(-1))
         n, r, v, _ = relation.shape
         # alpha · (W4 r + b4) + A = (alpha · W4) r + (alpha · b4 + A): one matrix product, the bias
-        # added in place (baddbmm with a bias broadcast over the batch measured 2x slower)
+        # added in place: baddbmm with a bias broadcast over the batch measured slower
+        # (docs/performance.md)
         weight = (alpha * self.conv4.weight.view(-1, r)).expand(n, -1, -1)   # (N, C, R)
         bias = (alpha * self.conv4.bias).view(-1, 1) + A.t().reshape(1, v * v)  # (C, V·U)
         return torch.bmm(weight, relation.reshape(n, r, v * v)).add_(bias).view(n, -1, v, v)

@@ -53,8 +53,8 @@ def plane_conv(planes, weight):
     (B, P, Q), a weight (1, C, k, k) → (B, 1, P, Q).
 
     Computed as a 1-D convolution along the longer plane axis, the shorter one becoming channels
-    (band_kernel): for SF-Head's thin gate planes this is several times faster than a 2-D
-    convolution with one output channel, forward and backward; the function is the same, the
+    (band_kernel): for SF-Head's thin gate planes this is faster than a 2-D convolution with one
+    output channel, forward and backward (docs/performance.md); the function is the same, the
     rounding other. When the first axis is the longer, the planes are stacked as (B, P, C, Q),
     the channels-last layout of a convolution along P, which reads them and writes its output
     without transposing either.
