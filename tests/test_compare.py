@@ -213,6 +213,7 @@ def test_help_keeps_each_example_command_on_its_own_lines(capsys):
     with pytest.raises(SystemExit):
         compare_main(['--help'])
     lines = capsys.readouterr().out.splitlines()
-    assert '    python -m tools.compare work_dir/ntu60/baseline --epoch best --top-pairs 10 \\' in (
-        lines)
+    example = ('    python -m tools.compare work_dir/ntu60/backbones/ctrgcn --epoch best '
+               '--top-pairs 10 \\')
+    assert example in lines
     assert '        --plots work_dir/compare' in lines

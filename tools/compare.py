@@ -3,7 +3,7 @@ split.
 
     python -m tools.compare work_dir/demo/joint_baseline work_dir/demo/joint --epoch last \\
         --plots work_dir/compare
-    python -m tools.compare work_dir/ntu60/baseline --epoch best --top-pairs 10 \\
+    python -m tools.compare work_dir/ntu60/backbones/ctrgcn --epoch best --top-pairs 10 \\
         --write-groups confused.yaml
 
 With two runs it prints overall accuracies, then per group of confusable classes (`--groups`,
