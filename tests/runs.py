@@ -39,7 +39,7 @@ def fake_run(
         f.write(
             f"feeder: skeleton\ntest_feeder_args: {{data_path: {demo_root}}}\n"
             f"stream: {stream}\nmodel: {model}\n"
-            f"model_args: {{sf_head: {'{groups: 2}' if sf_head else 'null'}}}\n"
+            f"model_args: {{num_class: 10, sf_head: {'{groups: 2}' if sf_head else 'null'}}}\n"
             f"ambiguous_groups: {os.path.join(ROOT, 'config/ambiguous/demo.yaml')}\n"
             + (f'seed: {seed}\n' if seed is not None else '')
         )
