@@ -59,7 +59,7 @@ def read_npy(path):
 def read_json(path):
     """(keypoints, scores or None) of a .json file."""
     try:
-        with open(path) as f:
+        with open(path, encoding='utf-8-sig') as f:
             content = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataFileError(f'{path}: not a readable JSON file ({err})') from None
@@ -141,7 +141,7 @@ SPLITS = ('train', 'test')
 def read_classes(path):
     """Class names, one per non-empty line of classes.txt."""
     try:
-        with open(path) as f:
+        with open(path, encoding='utf-8-sig') as f:
             lines = [line.strip() for line in f]
     except FileNotFoundError:
         raise ConfigError(f'{path} not found: list the class names there, one per line') from None
@@ -162,7 +162,7 @@ class LabelRow(NamedTuple):
 def read_labels(path, classes):
     """The rows of labels.csv, each checked; ConfigError naming the line and the problem."""
     try:
-        with open(path, newline='') as f:
+        with open(path, newline='', encoding='utf-8-sig') as f:
             lines = list(csv.reader(f))
     except FileNotFoundError:
         raise ConfigError(

@@ -291,7 +291,8 @@ def main(argv=None):
             test_ratio=args.test_ratio, seed=args.seed,
         )
         outputs = output_paths(recipe, args.out, args.format)
-        if not args.overwrite and all(os.path.exists(p) for p in outputs):
+        # no outputs: a format this dataset cannot take, which `run` refuses
+        if outputs and not args.overwrite and all(os.path.exists(p) for p in outputs):
             print(already_prepared(recipe.dataset, outputs))
             return 0
         summary = run(recipe, args.out, max(1, args.workers), args.strict)

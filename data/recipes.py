@@ -298,7 +298,7 @@ def custom_recipe(raw, layout, persons=2, test_ratio=0.2, seed=0):
         if f.endswith(custom.SUFFIXES) and os.path.join(raw, f) not in listed
     )
     return Recipe(
-        dataset=os.path.basename(os.path.normpath(raw)),
+        dataset=os.path.basename(os.path.abspath(raw)),
         sources=sources,
         read=custom.read_custom_sequence,
         splits={'default': split},

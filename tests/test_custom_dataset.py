@@ -187,6 +187,35 @@ def test_each_labels_and_classes_problem_is_named(tmp_path, capsys, labels, clas
     assert err.startswith('error: ') and problem in err and len(err.splitlines()) == 1
 
 
+def test_lists_saved_with_a_byte_order_mark_read_as_without(tmp_path):
+    # Excel's "CSV UTF-8" and Notepad start the file with U+FEFF; the header row must still be one
+    rows = [('name', 'label', 'split'), ('a0', 'a', 'train'), ('b0', 'b', 'test')]
+    raw = write_dataset(tmp_path / 'raw', rows[1:])
+    for name, text in (('labels.csv', ''.join(','.join(r) + '\n' for r in rows)),
+                       ('classes.txt', 'a\nb\n')):
+        (tmp_path / 'raw' / name).write_text('\ufeff' + text, encoding='utf-8')
+    assert prepare(raw, tmp_path / 'out', '--layout', 'coco17') == 0
+    train = read_index(str(tmp_path / 'out' / 'raw.h5'), 'default', 'train')
+    assert train['names'] == ['a0'] and train['attrs']['class_names'] == ['a', 'b']
+
+
+def test_raw_given_as_the_current_folder_names_the_dataset_after_it(tmp_path, monkeypatch):
+    raw = write_dataset(tmp_path / 'moves', [('a0', 'a', 'train'), ('b0', 'b', 'test')])
+    monkeypatch.chdir(raw)
+    assert prepare('.', tmp_path / 'out', '--layout', 'coco17') == 0
+    assert os.listdir(tmp_path / 'out') == ['moves.h5']
+
+
+def test_the_reference_npz_layout_is_refused_for_custom_data_before_anything_is_written(
+        tmp_path, capsys):
+    raw = write_dataset(tmp_path / 'raw', [('a0', 'a', 'train'), ('b0', 'b', 'test')])
+    assert prepare(raw, tmp_path / 'out', '--layout', 'coco17', '--format', 'npz') == 2
+    assert capsys.readouterr().err == (
+        'error: the reference .npz layout is for 2 persons x 25 joints; raw has none: '
+        'use --format h5\n')
+    assert not (tmp_path / 'out').exists() or os.listdir(tmp_path / 'out') == []
+
+
 def test_missing_lists_layout_and_bad_options_are_named(tmp_path, capsys):
     raw = write_dataset(tmp_path / 'raw', [('a0', 'a')])
     os.remove(os.path.join(raw, 'classes.txt'))
