@@ -60,6 +60,30 @@ def test_fused_top1_and_top5_by_hand(tmp_path, files):
     assert report['fused']['top1'] == 75.0 and report['fused']['weights'] == [1.0, 0.0]
 
 
+def test_json_output_that_would_destroy_a_file_is_refused_before_any_work(
+        tmp_path, files, capsys):
+    checkpoint = tmp_path / 'best.pt'
+    checkpoint.write_bytes(b'weights')
+    before = open(files[0], 'rb').read()
+    scores = ['--scores', *files, '--labels', str(tmp_path / 'labels.npy')]
+    for out, problem in (
+        (checkpoint, f'--json {checkpoint}: the output must be a .json file'),
+        (files[0], f'--json {files[0]}: the output must be a .json file'),
+        (tmp_path / 'no' / 'fused.json', f'the folder {tmp_path / "no"} does not exist'),
+        (tmp_path, f'--json {tmp_path} is a folder; name a .json file'),
+    ):
+        assert ensemble_main([*scores, '--json', str(out)]) == 2
+        err = capsys.readouterr()
+        assert err.err.startswith('error: ') and problem in err.err and err.out == ''
+    assert checkpoint.read_bytes() == b'weights' and open(files[0], 'rb').read() == before
+    # nor one of its inputs that has a .json name
+    labels = tmp_path / 'labels.json'
+    labels.write_text(json.dumps(LABELS.tolist()))
+    assert ensemble_main(['--scores', *files, '--val-scores', str(labels), '--json',
+                          str(labels)]) == 2
+    assert 'is also an input of this command' in capsys.readouterr().err
+
+
 def test_streams_align_by_name_and_mismatches_are_refused(tmp_path, files, capsys):
     shuffled = write_scores(tmp_path / 'b_shuffled.pkl', NAMES[::-1], B[::-1])
     same = run(tmp_path, '--scores', files[0], files[1], '--labels', tmp_path / 'labels.npy')

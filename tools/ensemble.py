@@ -29,6 +29,7 @@ import numpy as np
 from data.synthetic import ensure_demo_dataset
 from feeders import run_split
 from feeders.feeder import open_split
+from torchlight.files import atomic_write, check_output_file
 from torchlight.fusion import REFERENCE_WEIGHTS, STREAMS, fuse, load_streams
 from torchlight.metrics import (
     evaluate_scores,
@@ -204,13 +205,16 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        if args.json:
+            # refused before any work: the name of a checkpoint or of a score file it reads
+            check_output_file(args.json, '--json', ('.json',),
+                              inputs=[*args.scores, *(args.val_scores or [])])
         report = run(args)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(report, f, indent=2)
+        atomic_write(args.json, (json.dumps(report, indent=2) + '\n').encode())
     return 0
 
 
