@@ -93,3 +93,9 @@ def test_command_line_report(capsys):
     ]
     assert float(printed[3]) == round(100 * report['sf_head_parameters'] / report['parameters'], 2)
     assert main(['--config', 'nope.yaml']) == 2
+    capsys.readouterr()
+    # 0 was taken as 'not given' (the window size); a negative count ended in a traceback
+    for frames in ('0', '-5'):
+        assert main(['--config', os.path.join(root, '..', 'config/demo/joint.yaml'),
+                     '--frames', frames]) == 2
+        assert capsys.readouterr().err == f'error: --frames must be at least 1, got {frames}\n'

@@ -74,7 +74,10 @@ def main(argv=None):
     args, rest = parser.parse_known_args(argv)
     try:
         cfg, _ = parse_args(rest, {'model': MODELS, 'feeder': FEEDERS})
-        frames = args.frames or cfg['test_feeder_args'].get('window_size', 64)
+        frames = args.frames if args.frames is not None else (
+            cfg['test_feeder_args'].get('window_size', 64))
+        if frames < 1:
+            raise ConfigError(f'--frames must be at least 1, got {frames}')
         report = model_report(cfg['model'], cfg['model_args'], frames)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
