@@ -237,6 +237,14 @@ class Predictor:
         return sizes is not None and bool((np.min(sizes, axis=1) > 0).any())
 
     def read_class_names(self):
+        """The data's class names (data_class_names), then the class numbers of any further scores:
+        a classifier may score more classes than the data holds, as FR-Head's 120-way one on
+        NTU RGB+D 60."""
+        names = self.data_class_names()
+        outputs = self.meta['model_args']['num_class']
+        return names + [f'class {c}' for c in range(len(names), outputs)]
+
+    def data_class_names(self):
         """The class names the checkpoint records, else those of the run's data file if it is
         here, else the class numbers."""
         num_class = self.meta['num_class']

@@ -224,6 +224,20 @@ def test_class_names_the_checkpoint_records_need_no_run_data(tmp_path):
     assert predictor.groups['wave vs salute'] == [0, 1]
 
 
+def test_scores_past_the_datas_classes_are_named_by_number(tmp_path):
+    # a 12-way classifier trained on the 10 demo classes (FR-Head trains NTU-60 with 120 outputs)
+    weights = write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'),
+                               model_args={**SMALL, 'num_class': 12})
+    checkpoint = torch.load(weights, weights_only=True)
+    checkpoint['meta'].update(num_class=10, class_names=list(CLASS_NAMES))
+    save_checkpoint(checkpoint, weights)
+    predictor = Predictor(weights)
+    assert predictor.class_names == [*CLASS_NAMES, 'class 10', 'class 11']
+    probabilities = np.full(12, 0.05)
+    probabilities[11] = 0.45
+    assert [t['name'] for t in predictor.top(probabilities, 2)] == ['class 11', CLASS_NAMES[0]]
+
+
 # ---------------------------------------------------------------------------------- refusals
 
 
