@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
+from tests.runs import fake_run
 from tools.ensemble import main as ensemble_main
 from torchlight.registry import ConfigError
 from torchlight.scores import load_label_file, load_scores
@@ -210,6 +211,15 @@ def test_search_weights_uses_validation_scores_only(tmp_path, files):
     assert report['fused']['weights'][0] == 0.0 and report['fused']['weights'][1] > 0
     # B alone on the test split, as tuned on validation
     assert report['fused']['top1'] == 50.0
+
+
+def test_search_weights_on_runs_without_a_validation_split_says_so(tmp_path, demo_root, capsys):
+    # the message named the val score file that results.json was said to name, which it does not
+    runs = [fake_run(tmp_path / name, demo_root, {})[0] for name in ('joint', 'bone')]
+    assert ensemble_main(['--scores', *runs, '--epoch', 'best', '--search-weights']) == 2
+    assert capsys.readouterr().err == (
+        f'error: {runs[0]}: no val scores: the run held out no validation split (val_ratio 0); '
+        f'train it with val_ratio > 0\n')
 
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'scores')

@@ -107,7 +107,7 @@ def run_meta(run_dir):
 
 def run_score_file(run_dir, epoch, split='test'):
     """The score file of a run's `best` or `last` evaluated epoch (or of a test-only run)."""
-    _, results = read_run(run_dir)
+    config, results = read_run(run_dir)
     if 'scores' in results:  # a --phase test run
         name = results['scores']
     elif epoch not in ('best', 'last'):
@@ -122,6 +122,9 @@ def run_score_file(run_dir, epoch, split='test'):
         name = name.replace('_test_score', f'_{split}_score')
     path = os.path.join(run_dir, name)
     if not os.path.isfile(path):
+        if split != 'test' and not config.get('val_ratio'):
+            raise ConfigError(f'{run_dir}: no {split} scores: the run held out no validation split '
+                              f'(val_ratio 0); train it with val_ratio > 0')
         raise ConfigError(f'{run_dir}: {name} is missing (results.json names it)')
     return path
 
