@@ -237,16 +237,16 @@ class Predictor:
         return sizes is not None and bool((np.min(sizes, axis=1) > 0).any())
 
     def read_class_names(self):
-        """The data's class names (data_class_names), then the class numbers of any further scores:
-        a classifier may score more classes than the data holds, as FR-Head's 120-way one on
-        NTU RGB+D 60."""
+        """The data's class names (data_class_names), then the class numbers of the scores they
+        leave unnamed: all of them when the names are unknown, and those past the data's classes
+        when the classifier scores more (as FR-Head's 120-way one on NTU RGB+D 60)."""
         names = self.data_class_names()
         outputs = self.meta['model_args']['num_class']
         return names + [f'class {c}' for c in range(len(names), outputs)]
 
     def data_class_names(self):
         """The class names the checkpoint records, else those of the run's data file if it is
-        here, else the class numbers."""
+        here, else none (with a note)."""
         num_class = self.meta['num_class']
         if len(self.meta.get('class_names') or ()) == num_class:
             return list(self.meta['class_names'])
@@ -257,7 +257,7 @@ class Predictor:
             f"no class names: the run's data file ({self.data_path}) is not readable here; "
             f'classes are shown by number'
         )
-        return [f'class {c}' for c in range(num_class)]
+        return []
 
     @functools.cached_property
     def run_index(self):
