@@ -31,8 +31,8 @@ def parse_args(argv=None):
 def seed_runs(cfg, flags):
     """[(config, flags)] of the runs to do: the config itself, or with `seeds` one run per seed in
     `<work_dir>/seed<N>`, whose saved config holds its own seed and no sweep (so that it reruns,
-    tests and resumes alone). With --resume, the seeds already finished are skipped and those never
-    started start afresh."""
+    tests and resumes alone). With --resume each seed is treated as its single run would be (see
+    `resumes_seed`); the seeds already finished are skipped."""
     if cfg['seeds'] is None:
         return [(cfg, flags)]
     if os.path.isdir(cfg['work_dir']) and is_run(cfg['work_dir']):
@@ -41,15 +41,33 @@ def seed_runs(cfg, flags):
                           f"--work-dir)")
     runs = []
     for seed in cfg['seeds']:
-        work_dir = os.path.join(cfg['work_dir'], f'seed{seed}')
+        seed_cfg = {**cfg, 'seed': seed, 'seeds': None,
+                    'work_dir': os.path.join(cfg['work_dir'], f'seed{seed}')}
         run_flags = flags
         if flags['resume']:
-            if os.path.isfile(os.path.join(work_dir, 'results.json')):
-                print(f'seed {seed}: {work_dir} is finished; skipped')
+            resume = resumes_seed(seed_cfg)
+            if resume is None:
+                print(f"seed {seed}: {seed_cfg['work_dir']} is finished; skipped")
                 continue
-            run_flags = {**flags, 'resume': os.path.isfile(os.path.join(work_dir, 'last.pt'))}
-        runs.append(({**cfg, 'seed': seed, 'seeds': None, 'work_dir': work_dir}, run_flags))
+            run_flags = {**flags, 'resume': resume}
+        runs.append((seed_cfg, run_flags))
     return runs
+
+
+def resumes_seed(cfg):
+    """For one seed of a sweep under --resume: True to continue its last.pt, False to start it
+    afresh (never started), None when it has finished every epoch asked for. Its saved
+    configuration is checked first, so that a changed option (base_lr, say) is refused before any
+    seed trains, as --resume refuses it for a single run; a raised num_epoch continues it."""
+    last = os.path.join(cfg['work_dir'], 'last.pt')
+    if not os.path.isfile(last):
+        return False
+    checkpoint = load_checkpoint(last)
+    resumed_config(cfg, checkpoint.get('config') or {}, last)
+    finished = os.path.isfile(os.path.join(cfg['work_dir'], 'results.json'))
+    if finished and checkpoint.get('epoch', 0) >= cfg['num_epoch']:
+        return None
+    return True
 
 
 def build_datasets(cfg):

@@ -2,6 +2,7 @@ import math
 import os
 
 import pytest
+import torch
 
 from main import main, parse_args
 from torchlight.config import load_yaml_config
@@ -198,15 +199,44 @@ def test_a_seeds_sweep_is_one_run_per_seed_in_its_own_folder(tmp_path):
     assert all({k: v for k, v in c.items() if k not in ('seed', 'seeds', 'work_dir')}
                == {k: v for k, v in cfg.items() if k not in ('seed', 'seeds', 'work_dir')}
                for c, _ in runs)
-    # --resume: seed 3 finished (skipped), seed 1 interrupted (resumed), seed 2 never started
-    (tmp_path / 'sweep' / 'seed3').mkdir(parents=True)
-    (tmp_path / 'sweep' / 'seed3' / 'results.json').write_text('{}')
-    (tmp_path / 'sweep' / 'seed1').mkdir()
-    (tmp_path / 'sweep' / 'seed1' / 'last.pt').write_text('')
-    cfg, flags = parse_args(['--config', DEMO, '--seeds', '3', '1', '2', '--work-dir', work_dir,
-                             '--resume'])
-    assert [(c['seed'], f['resume']) for c, f in seed_runs(cfg, flags)] == [(1, True), (2, False)]
     assert parse_args(['--config', DEMO, '--seeds', 'null'])[0]['seeds'] is None
+
+
+def test_a_resumed_sweep_treats_each_seed_as_its_single_run(tmp_path):
+    from main import seed_runs
+
+    work_dir = tmp_path / 'sweep'
+
+    def sweep(*extra):
+        return parse_args(['--config', DEMO, '--seeds', '3', '1', '2', '--work-dir',
+                           str(work_dir), '--resume', *extra])
+
+    cfg, _ = sweep()
+    epochs = cfg['num_epoch']
+
+    def write_seed(seed, epoch, finished):
+        folder = work_dir / f'seed{seed}'
+        folder.mkdir(parents=True)
+        saved = {**cfg, 'seed': seed, 'seeds': None, 'work_dir': str(folder)}
+        torch.save({'config': saved, 'epoch': epoch}, folder / 'last.pt')
+        if finished:
+            (folder / 'results.json').write_text('{}')
+
+    # seed 3 finished, seed 1 interrupted after one epoch, seed 2 never started
+    write_seed(3, epochs, finished=True)
+    write_seed(1, 1, finished=False)
+    assert [(c['seed'], f['resume']) for c, f in seed_runs(*sweep())] == [(1, True), (2, False)]
+    # a raised num_epoch continues the finished seed too, as it would a single run
+    raised = sweep('--num_epoch', str(epochs + 5))
+    assert [(c['seed'], f['resume']) for c, f in seed_runs(*raised)] == [
+        (3, True), (1, True), (2, False)
+    ]
+    # a changed option is refused before any seed trains, even for the finished seed
+    (work_dir / 'seed1' / 'last.pt').unlink()
+    with pytest.raises(ConfigError, match=r'seed3/last.pt; these options differ from it: base_lr'):
+        seed_runs(*sweep('--base-lr', '0.5'))
+    with pytest.raises(ConfigError, match='num_epoch may be raised, not lowered'):
+        seed_runs(*sweep('--num_epoch', str(epochs - 1)))
 
 
 @pytest.mark.parametrize(

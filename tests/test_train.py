@@ -235,3 +235,9 @@ def test_a_seeds_sweep_trains_each_seed_as_its_single_run_would(tiny_config, tmp
         '--resume')
     assert capsys.readouterr().out.count('is finished; skipped') == 2
     assert os.path.getmtime(os.path.join(sweep, 'seed1', 'results.json')) == before
+    # a raised num_epoch continues every seed from its last epoch
+    run('--config', path, '--num_epoch', '2', '--seeds', '1', '2', '--work-dir', sweep,
+        '--resume')
+    for seed in ('seed1', 'seed2'):
+        assert load_checkpoint(os.path.join(sweep, seed, 'last.pt'))['epoch'] == 2
+        assert read_results(os.path.join(sweep, seed))['last']['epoch'] == 2
