@@ -139,6 +139,7 @@ def prepare(recipe, out, workers=1, strict=False):
         'problems': problems,
         'sizes': sizes,
         'replaced': replaced,
+        'classes_without_sample': sorted(set(range(len(recipe.class_names))) - set(labels)),
     }
 
 
@@ -218,6 +219,22 @@ def print_summary(recipe, summary):
         print(f'  {path}: {counts} samples{replaced}')
     if 'frames' in summary:
         print(f"  frames padded to {summary['frames']}, the longest sequence")
+    empty = summary['classes_without_sample']
+    if empty:
+        # with numbered labels the class count is the largest label + 1: a stray label shows here
+        print(f'  {len(empty)} of the {len(recipe.class_names)} classes have no sample: '
+              f'{id_ranges(empty)}')
+
+
+def id_ranges(ids):
+    """Sorted class ids as ranges: [0, 1, 2, 5] → '0-2, 5'."""
+    spans = []
+    for i in ids:
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ', '.join(str(a) if a == b else f'{a}-{b}' for a, b in spans)
 
 
 def already_prepared(dataset, outputs):

@@ -96,35 +96,49 @@ def infer_layout(path, shape):
     return LAYOUT_OF_SHAPE[shape]
 
 
+def ntu_labelled(records):
+    """Whether the records are labelled as pyskl's NTU files are: every frame_dir an NTU name, and
+    more of the labels equal to the name's action id − 1 than not. In such a file a record whose
+    label disagrees with its name is a bad record (read_record), not a class of its own."""
+    if not records or not all(ntu.NAME.match(str(r.get('frame_dir', ''))) for r in records):
+        return False
+    agree = sum(r.get('label') == ntu_label(r) for r in records)
+    return agree > len(records) - agree
+
+
+def ntu_label(record):
+    """The 0-based class an NTU record's name gives: its action id − 1."""
+    return ntu.parse_name(str(record['frame_dir']))['action'] - 1
+
+
 def class_names(records, ntu_names):
-    """`ntu_names` (NTU-120's action names), the first 60 or all 120, when every record is an NTU
-    sample whose label is its action id − 1 (pyskl's NTU files); else the labels as numbers, as
-    many as the largest label says."""
-    labels = [r['label'] for r in records if isinstance(r.get('label'), (int, np.integer))]
-    count = max(labels, default=-1) + 1
-    if records and all(is_ntu_record(r) for r in records) and count <= len(ntu_names):
+    """`ntu_names` (NTU-120's action names), the first 60 or all 120, for NTU-labelled records (as
+    many as their names' largest action id needs); else the labels as numbers, as many as the
+    largest label says."""
+    if ntu_labelled(records):
+        count = max(ntu_label(r) for r in records) + 1
         return list(ntu_names[: 60 if count <= 60 else 120])
-    return [str(i) for i in range(count)]
-
-
-def is_ntu_record(record):
-    name = str(record.get('frame_dir', ''))
-    return bool(ntu.NAME.match(name)) and record.get('label') == ntu.parse_name(name)['action'] - 1
+    labels = [r['label'] for r in records if isinstance(r.get('label'), (int, np.integer))]
+    return [str(i) for i in range(max(labels, default=-1) + 1)]
 
 
 def read_record(source):
     """One record as [(frame_dir, label, frames (T, M, V, 3), extras)], [] (data/recipes.py's
     reader protocol). `source` is (file, record, layout name, channels, person slots, class
-    count). 2D keypoints get their score as the third channel, and (0, 0) where the score is 0;
-    their extras hold the image size (height, width), (0, 0) when unknown. NTU 3D joints are
-    centred as the NTU preparation centres them."""
-    path, record, layout, channels, persons, num_class = source
+    count, whether the file is NTU-labelled). 2D keypoints get their score as the third channel,
+    and (0, 0) where the score is 0; their extras hold the image size (height, width), (0, 0) when
+    unknown. NTU 3D joints are centred as the NTU preparation centres them."""
+    path, record, layout, channels, persons, num_class, by_ntu_name = source
     where = f"{path}: {record['frame_dir']}"
     keypoint = checked_keypoint(where, record, get_layout(layout).num_joints, channels)
     if channels == 2:
         keypoint = with_scores(where, record, keypoint)
     label = record.get('label')
-    if not isinstance(label, (int, np.integer)) or not 0 <= label < num_class:
+    is_number = isinstance(label, (int, np.integer))
+    if is_number and by_ntu_name and label != ntu_label(record):
+        raise DataFileError(f'{where}: label {label} disagrees with the name\'s action id '
+                            f'(label {ntu_label(record)}), as the file\'s other labels agree')
+    if not is_number or not 0 <= label < num_class:
         raise DataFileError(f'{where}: label {label!r} is not a class id (0 to {num_class - 1})')
     # (M, T, V, C) → (T, M, V, C)
     frames = fit_persons(keypoint.transpose(1, 0, 2, 3), persons)

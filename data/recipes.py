@@ -232,10 +232,14 @@ def pyskl_recipe(path, layout=None, persons=2):
     joints, channels = pyskl.keypoint_shape(path, list(by_name.values()))
     layout = layout or pyskl.infer_layout(path, (joints, channels))
     num_joints = get_layout(layout).num_joints
-    names = pyskl.class_names([by_name[name] for name in used], ntu_class_names())
+    used_records = [by_name[name] for name in used]
+    names = pyskl.class_names(used_records, ntu_class_names())
+    by_ntu_name = pyskl.ntu_labelled(used_records)
     return Recipe(
         dataset=os.path.splitext(os.path.basename(path))[0],
-        sources=[(path, by_name[n], layout, channels, persons, len(names)) for n in used],
+        sources=[
+            (path, by_name[n], layout, channels, persons, len(names), by_ntu_name) for n in used
+        ],
         read=pyskl.read_record,
         splits={
             benchmark: {

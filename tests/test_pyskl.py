@@ -52,7 +52,10 @@ def test_a_3d_file_becomes_benchmarks_with_its_splits_order_and_ntu_names(tmp_pa
                for i, n in enumerate(NAMES)]
     path = write_pickle(tmp_path / 'ntu60_3danno.pkl', SPLITS, records)
     assert prepare(path, tmp_path / 'out') == 0
-    assert '4 samples prepared from 4 records, 0 skipped' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert '4 samples prepared from 4 records, 0 skipped' in printed
+    # actions 1 to 3 are held: classes 3 to 59 are named as having no sample
+    assert '57 of the 60 classes have no sample: 3-59' in printed
     stored = str(tmp_path / 'out' / 'ntu60_3danno.h5')
     for benchmark in ('xsub', 'xview'):
         for split, key in (('train', 'train'), ('test', 'val')):
@@ -192,3 +195,29 @@ def test_empty_person_slots_stay_zero_after_centring_whatever_their_number(tmp_p
 def starts_and_lengths(tmp_path):
     index = read_index(str(tmp_path / 'out' / 'one.h5'), 'xsub', 'train')
     return index['start'], index['length']
+
+
+def test_an_ntu_record_whose_label_disagrees_with_its_name_is_skipped(tmp_path, capsys):
+    # one record of an NTU-60 file says label 70 (action 71 does not exist in NTU-60): it must
+    # not make the file a 71-class dataset with numbered classes
+    rng = np.random.default_rng(3)
+    records = [record_3d(rng, n, int(n[-3:]) - 1, 8) for n in NAMES]
+    records[1]['label'] = 70
+    path = write_pickle(tmp_path / 'ntu60_3danno.pkl', SPLITS, records)
+    assert prepare(path, tmp_path / 'out') == 0
+    printed = capsys.readouterr().out
+    assert '3 samples prepared from 4 records, 1 skipped' in printed
+    assert (f"{path}: {NAMES[1]}: label 70 disagrees with the name's action id (label 1)"
+            in printed)
+    attrs = read_index(str(tmp_path / 'out' / 'ntu60_3danno.h5'))['attrs']
+    assert attrs['num_class'] == 60 and attrs['class_names'][0] == 'drink water'
+
+
+def test_numbered_labels_name_the_classes_without_a_sample(tmp_path, capsys):
+    # labels 0, 1 and a stray 6: seven numbered classes, of which 2 to 5 have no sample
+    rng = np.random.default_rng(4)
+    records = [record_2d(rng, f'clip{i}', label, 5) for i, label in enumerate((0, 1, 6, 0))]
+    names = [r['frame_dir'] for r in records]
+    path = write_pickle(tmp_path / 'mine.pkl', {'train1': names[:2], 'test1': names[2:]}, records)
+    assert prepare(path, tmp_path / 'out') == 0
+    assert '4 of the 7 classes have no sample: 2-5' in capsys.readouterr().out
