@@ -236,9 +236,24 @@ def main(argv=None):
             status = run_once(cfg, flags)
             if status:
                 return status
+    except KeyboardInterrupt:
+        if int(os.environ.get('RANK', 0)) == 0:
+            print(f'interrupted: {what_is_kept(cfg)}', file=sys.stderr)
+        return 130
     finally:
         distributed.shutdown()
     return 0
+
+
+def what_is_kept(cfg):
+    """What an interrupted run leaves for the user, in words (checkpoints are written atomically,
+    at the end of each epoch)."""
+    if cfg['phase'] == 'test':
+        return 'the test stopped before writing its scores'
+    last = os.path.join(cfg['work_dir'], 'last.pt')
+    if not os.path.isfile(last):
+        return f"no epoch was finished, nothing to resume in {cfg['work_dir']}"
+    return f'{last} holds the last finished epoch; add --resume to continue from it'
 
 
 if __name__ == '__main__':

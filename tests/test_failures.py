@@ -286,6 +286,19 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
+def test_ctrl_c_before_the_first_epoch_ends_says_there_is_nothing_to_resume(
+    tiny_config, tmp_path, capsys, interrupt_at_epoch
+):
+    config, _ = tiny_config
+    stopped = str(tmp_path / 'stopped')
+    interrupt_at_epoch(0)
+    assert main(['--config', config, '--work-dir', stopped]) == 130
+    assert capsys.readouterr().err == (
+        f'interrupted: no epoch was finished, nothing to resume in {stopped}\n'
+    )
+
+
+@pytest.mark.slow
 def test_resume_finishes_a_run_that_crashed_before_results_json(
     trained, tmp_path, monkeypatch, capsys
 ):
@@ -296,8 +309,11 @@ def test_resume_finishes_a_run_that_crashed_before_results_json(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(RunOutputs, 'results', crash)
-    with pytest.raises(KeyboardInterrupt):
-        main(['--config', config, '--work-dir', crashed])
+    assert main(['--config', config, '--work-dir', crashed]) == 130
+    last = os.path.join(crashed, 'last.pt')
+    assert capsys.readouterr().err == (
+        f'interrupted: {last} holds the last finished epoch; add --resume to continue from it\n'
+    )
     assert not os.path.exists(os.path.join(crashed, 'results.json'))
     monkeypatch.undo()
     capsys.readouterr()
@@ -421,8 +437,7 @@ def test_a_resumed_gpu_run_equals_an_uninterrupted_one(
     args = ['--config', config, '--device', '0', '--num_epoch', '3']
     assert main([*args, '--work-dir', whole]) == 0
     interrupt_at_epoch(2)
-    with pytest.raises(KeyboardInterrupt):
-        main([*args, '--work-dir', stopped])
+    assert main([*args, '--work-dir', stopped]) == 130
     assert load_checkpoint(os.path.join(stopped, 'last.pt'))['rng']['cuda'][0] is not None
     monkeypatch.undo()
     assert main([*args, '--work-dir', stopped, '--resume']) == 0
