@@ -252,7 +252,8 @@ def what_is_kept(cfg):
         return 'the test stopped before writing its scores'
     last = os.path.join(cfg['work_dir'], 'last.pt')
     if not os.path.isfile(last):
-        return f"no epoch was finished, nothing to resume in {cfg['work_dir']}"
+        return (f"no epoch was finished, nothing to resume in {cfg['work_dir']}; add --overwrite "
+                f"to start again")
     return f'{last} holds the last finished epoch; add --resume to continue from it'
 
 

@@ -69,6 +69,29 @@ def test_overwrite_refuses_a_folder_that_holds_no_run(tiny_config, tmp_path, cap
     assert tree(checkout) == before
 
 
+def test_a_run_stopped_before_its_first_epoch_is_replaced_with_overwrite_only(tmp_path):
+    # what a run stopped in its first epoch leaves (Ctrl-C, or a loss that became NaN)
+    stopped = tmp_path / 'stopped'
+    stopped.mkdir()
+    for name in ('config.yaml', 'log.txt', '.lock'):
+        (stopped / name).write_text('written by the stopped run\n')
+    with pytest.raises(ConfigError, match='holds a run that stopped before its first epoch was '
+                                          'saved; pass --overwrite to start it again'):
+        open_training_folder(str(stopped), resume=False, overwrite=False)
+    assert tree(stopped) == ['.lock', 'config.yaml', 'log.txt']
+    lock, notes = open_training_folder(str(stopped), resume=False, overwrite=True)
+    lock.release()
+    assert tree(stopped) == ['.lock'] and notes == [f'replaced the run in {stopped} (--overwrite)']
+    # CTR-GCN's work dirs hold a config.yaml and a log.txt too, but never this framework's lock
+    theirs = tmp_path / 'ctrgcn_run'
+    theirs.mkdir()
+    for name in ('config.yaml', 'log.txt'):
+        (theirs / name).write_text('written by CTR-GCN\n')
+    with pytest.raises(ConfigError, match='not a run of this framework'):
+        open_training_folder(str(theirs), resume=False, overwrite=True)
+    assert tree(theirs) == ['config.yaml', 'log.txt']
+
+
 # --------------------------------------------------------------- 2, 3, 14. data/prepare.py inputs
 
 
@@ -287,15 +310,20 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_ctrl_c_before_the_first_epoch_ends_says_there_is_nothing_to_resume(
-    tiny_config, tmp_path, capsys, interrupt_at_epoch
+    tiny_config, tmp_path, capsys, monkeypatch, interrupt_at_epoch
 ):
     config, _ = tiny_config
     stopped = str(tmp_path / 'stopped')
     interrupt_at_epoch(0)
     assert main(['--config', config, '--work-dir', stopped]) == 130
     assert capsys.readouterr().err == (
-        f'interrupted: no epoch was finished, nothing to resume in {stopped}\n'
+        f'interrupted: no epoch was finished, nothing to resume in {stopped}; add --overwrite to '
+        f'start again\n'
     )
+    # and --overwrite does start it again
+    monkeypatch.undo()
+    assert main(['--config', config, '--work-dir', stopped, '--num_epoch', '1',
+                 '--overwrite']) == 0
 
 
 @pytest.mark.slow

@@ -13,10 +13,14 @@ from torchlight.files import describe_removed, remove, remove_leftovers
 LOCK = '.lock'
 
 
-def is_run(folder):
-    """A run of this framework: its config.yaml, and results.json or last.pt."""
-    has = set(os.listdir(folder))
-    return 'config.yaml' in has and bool(has & {'results.json', 'last.pt'})
+def is_run(folder, names=None):
+    """A run of this framework: its config.yaml, and results.json or last.pt, or else the lock and
+    log of a run that stopped before its first epoch was saved. `names`: the folder's file names,
+    when they are not what it now holds (a lock just made by this process is left out)."""
+    has = set(os.listdir(folder) if names is None else names)
+    return 'config.yaml' in has and bool(
+        has & {'results.json', 'last.pt'} or {LOCK, 'log.txt'} <= has
+    )
 
 
 class WorkDirLock:
@@ -89,7 +93,8 @@ def open_training_folder(work_dir, resume, overwrite):
         if resume and 'last.pt' not in content:
             raise ConfigError(f'--resume: no {work_dir}/last.pt to resume from')
         if content and not resume:
-            replace(work_dir, content, overwrite)
+            held_before = set(content) if lock.created else {*content, LOCK}
+            replace(work_dir, content, overwrite, is_run(work_dir, held_before))
             notes.append(f'replaced the run in {work_dir} (--overwrite)')
     except BaseException:
         lock.release(tidy=True)
@@ -97,14 +102,19 @@ def open_training_folder(work_dir, resume, overwrite):
     return lock, [note for note in notes if note]
 
 
-def replace(work_dir, content, overwrite):
+def replace(work_dir, content, overwrite, holds_run):
     """Empty a folder that holds a run, with --overwrite; refuse anything else."""
     shown = ', '.join(content[:8]) + (', ...' if len(content) > 8 else '')
-    if not is_run(work_dir):
+    if not holds_run:
         raise ConfigError(
             f'work_dir {work_dir} holds {shown}, not a run of this framework '
             f'(config.yaml with results.json or last.pt): refused, even with '
             f'--overwrite; choose another --work-dir'
+        )
+    if not overwrite and 'last.pt' not in content and 'results.json' not in content:
+        raise ConfigError(
+            f'work_dir {work_dir} holds a run that stopped before its first epoch was saved; '
+            f'pass --overwrite to start it again, or --work-dir to write elsewhere'
         )
     if not overwrite:
         raise ConfigError(
