@@ -99,3 +99,8 @@ def test_command_line_report(capsys):
         assert main(['--config', os.path.join(root, '..', 'config/demo/joint.yaml'),
                      '--frames', frames]) == 2
         assert capsys.readouterr().err == f'error: --frames must be at least 1, got {frames}\n'
+    # a typo of the tool's own option is named as such, not as a training option
+    assert main(['--config', os.path.join(root, '..', 'config/demo/joint.yaml'),
+                 '--framse', '16']) == 2
+    error = capsys.readouterr().err
+    assert error == "error: unknown option '--framse' (did you mean '--frames'?)\n"

@@ -73,7 +73,7 @@ def main(argv=None):
     )
     args, rest = parser.parse_known_args(argv)
     try:
-        cfg, _ = parse_args(rest, {'model': MODELS, 'feeder': FEEDERS})
+        cfg, _ = parse_args(rest, {'model': MODELS, 'feeder': FEEDERS}, own_options=['--frames'])
         frames = args.frames if args.frames is not None else (
             cfg['test_feeder_args'].get('window_size', 64))
         if frames < 1:

@@ -258,18 +258,19 @@ def describe_default(value):
     return ' '.join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def parse_args(argv=None, components=None):
+def parse_args(argv=None, components=None, own_options=()):
     """The command line: (resolved config, run flags {'resume', 'overwrite', 'config'}).
 
     `components` {'model': registry, 'feeder': registry} check the named components and their
-    arguments (main.py passes them: this library knows no model or feeder)."""
+    arguments (main.py passes them: this library knows no model or feeder). `own_options`: the
+    options a tool parsed from the command line itself, offered too when a typo is named."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         flag = next((t for t in unknown if t.startswith('-')), unknown[0])
         if flag.lstrip('-').replace('-', '_') in REMOVED:
             raise ConfigError(f'{flag} was removed: {REMOVED[flag.lstrip("-").replace("-", "_")]}')
-        options = [o for a in parser._actions for o in a.option_strings]
+        options = [o for a in parser._actions for o in a.option_strings] + list(own_options)
         raise ConfigError(f"unknown option '{flag}'{closest(flag, options)}")
     cfg = load_yaml_config(args.config)
     for key in DEFAULTS:
