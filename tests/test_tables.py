@@ -74,7 +74,10 @@ def test_published_figures_sit_beside_ours_and_reference_rows(tmp_path, demo_roo
     (root / 'stgcn_joint' / 'results.json').write_text(json.dumps(results))
     assert tables_main([str(root), '--epoch', 'best', '--out', str(tmp_path / 't.md')]) == 0
     text = (tmp_path / 't.md').read_text()
-    assert '| ST-GCN | 90.00 (pub. 81.6) | — | — | — | — |' in text
+    # Yan et al.'s figure came from 300 padded frames without augmentation: marked, and said so
+    assert '| ST-GCN | 90.00 (pub. 81.6*) | — | — | — | — |' in text
+    assert ('* ST-GCN (Yan et al., AAAI 2018; released models): published with 300 frames '
+            'zero-padded, no augmentation; our configs train on 64-frame windows' in text)
     assert '| ST-GCN + SF-Head | — | — | — | — | — |' in text
     assert (
         '| CTR-GCN + FR-Head (Zhou et al., CVPR 2023) (published) | 90.33 | 91.08 | 88.68 | 87.56 '

@@ -176,9 +176,9 @@ def published_figures():
         return yaml.safe_load(f)
 
 
-def cell(values, published=None, form='.2f'):
+def cell(values, published=None, form='.2f', mark=''):
     """One value as it is; several (seeds) as 'mean ± sample standard deviation (n=k)'; none as
-    MISSING."""
+    MISSING; `mark` follows the published figure (a note under the table says what it means)."""
     if not values:
         text = MISSING
     elif len(values) == 1:
@@ -186,7 +186,7 @@ def cell(values, published=None, form='.2f'):
     else:
         mean, spread = np.mean(values), np.std(values, ddof=1)
         text = f'{format(mean, form)} ± {format(spread, form)} (n={len(values)})'
-    return text if published is None else f'{text} (pub. {published:g})'
+    return text if published is None else f'{text} (pub. {published:g}{mark})'
 
 
 def top1s(runs):
@@ -200,6 +200,7 @@ def stream_table(benchmark, runs, published, epoch):
         f"| model | {' | '.join(HEADINGS[c] for c in COLUMNS)} |",
         '|---' * (len(COLUMNS) + 1) + '|',
     ]
+    notes = []
     for model in models:
         for sf_head in (False, True):
             row = {s: runs.get((benchmark, model, sf_head, s)) for s in STREAMS}
@@ -209,17 +210,18 @@ def stream_table(benchmark, runs, published, epoch):
                 if all(row.values())
                 else None
             )
-            figures = next(
-                (
-                    p['top1'].get(benchmark.name, {})
-                    for p in published
-                    if p['model'] == model and p.get('sf_head') == sf_head
-                ),
+            entry = next(
+                (p for p in published if p['model'] == model and p.get('sf_head') == sf_head),
                 {},
             )
+            figures = entry.get('top1', {}).get(benchmark.name, {})
+            mark = ''
+            if entry.get('protocol') and figures:
+                mark = '*' * (len(notes) + 1)
+                notes.append(f"{mark} {entry['name']}: published with {entry['protocol']}.")
             lines.append(
                 f'| {variant_name(model, sf_head)} | '
-                + ' | '.join(cell(values[c], figures.get(c)) for c in COLUMNS)
+                + ' | '.join(cell(values[c], figures.get(c), mark=mark) for c in COLUMNS)
                 + ' |'
             )
     for entry in published:
@@ -230,7 +232,7 @@ def stream_table(benchmark, runs, published, epoch):
                 + ' | '.join(f'{figures[c]:g}' if c in figures else MISSING for c in COLUMNS)
                 + ' |'
             )
-    return lines
+    return lines + ([''] + notes if notes else [])
 
 
 def sf_head_table(runs, headings):
