@@ -61,7 +61,7 @@ def test_two_processes_train_identical_weights_and_score_like_one_process(tiny_c
     last = os.path.join(work_dir, 'last.pt')
     assert main(checkpoint_test_args(work_dir, last, '--work-dir', tmp_path / 'single')) == 0
     test_dir = next((tmp_path / 'single').iterdir())
-    single_names, single_scores = read_scores(test_dir / 'epoch2_test_score.pkl')
+    single_names, single_scores = read_scores(test_dir / 'epoch1_test_score.pkl')
     assert names == single_names and len(set(names)) == 100
     np.testing.assert_allclose(scores, single_scores, rtol=0, atol=1e-5)
     for name, value in rank0.items():

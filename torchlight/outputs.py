@@ -23,9 +23,15 @@ def sample_names(dataset):
     return dataset.names
 
 
+# CTR-GCN's test phase names its scores as epoch 1's, whichever checkpoint it tests, and the
+# reference ensemble scripts read that name; a test run here does the same (its results.json keeps
+# the checkpoint's own epoch).
+TEST_PHASE_EPOCH = 1
+
+
 def score_file(epoch, split='test'):
-    """A score file's name: CTR-GCN's epoch{N}_test_score.pkl (test_score.pkl without an epoch)."""
-    return f'{split}_score.pkl' if epoch is None else f'epoch{epoch}_{split}_score.pkl'
+    """A score file's name, CTR-GCN's: epoch{N}_test_score.pkl."""
+    return f'epoch{epoch}_{split}_score.pkl'
 
 
 class RunOutputs:

@@ -28,7 +28,7 @@ from torchlight.distributed import (
 )
 from torchlight.log import interactive
 from torchlight.metrics import evaluate_scores, format_groups, format_metrics, load_groups
-from torchlight.outputs import RunOutputs, sample_names, score_file
+from torchlight.outputs import TEST_PHASE_EPOCH, RunOutputs, sample_names, score_file
 from torchlight.registry import ConfigError
 
 
@@ -497,7 +497,7 @@ class Trainer:
         source = self.cfg['weights']
         epoch = self.loaded.get('epoch') if isinstance(self.loaded.get('epoch'), int) else None
         scores, metrics = self.evaluate(self.test_set, 'test')
-        outputs.scores(epoch, {'test': (self.test_set, scores)})
+        outputs.scores(TEST_PHASE_EPOCH, {'test': (self.test_set, scores)})
         logger.info(
             f"tested {source} on {self.meta['dataset']} {self.meta['benchmark']} "
             f"({self.meta['stream']}, {len(self.test_set)} samples)"
@@ -511,7 +511,7 @@ class Trainer:
             'weights': source,
             'epoch': epoch,
             'test': json_metrics(metrics),
-            'scores': score_file(epoch),
+            'scores': score_file(TEST_PHASE_EPOCH),
         }
         outputs.results(results)
         return results
