@@ -32,7 +32,7 @@ def seed_runs(cfg, flags):
     """[(config, flags)] of the runs to do: the config itself, or with `seeds` one run per seed in
     `<work_dir>/seed<N>`, whose saved config holds its own seed and no sweep (so that it reruns,
     tests and resumes alone). With --resume each seed is treated as its single run would be (see
-    `resumes_seed`); the seeds already finished are skipped."""
+    `resumed_seed_flags`); the seeds already finished are skipped."""
     if cfg['seeds'] is None:
         return [(cfg, flags)]
     if os.path.isdir(cfg['work_dir']) and is_run(cfg['work_dir']):
@@ -43,31 +43,29 @@ def seed_runs(cfg, flags):
     for seed in cfg['seeds']:
         seed_cfg = {**cfg, 'seed': seed, 'seeds': None,
                     'work_dir': os.path.join(cfg['work_dir'], f'seed{seed}')}
-        run_flags = flags
-        if flags['resume']:
-            resume = resumes_seed(seed_cfg)
-            if resume is None:
-                print(f"seed {seed}: {seed_cfg['work_dir']} is finished; skipped")
-                continue
-            run_flags = {**flags, 'resume': resume}
+        run_flags = resumed_seed_flags(seed_cfg, flags) if flags['resume'] else flags
+        if run_flags is None:
+            print(f"seed {seed}: {seed_cfg['work_dir']} is finished; skipped")
+            continue
         runs.append((seed_cfg, run_flags))
     return runs
 
 
-def resumes_seed(cfg):
-    """For one seed of a sweep under --resume: True to continue its last.pt, False to start it
-    afresh (never started), None when it has finished every epoch asked for. Its saved
-    configuration is checked first, so that a changed option (base_lr, say) is refused before any
-    seed trains, as --resume refuses it for a single run; a raised num_epoch continues it."""
+def resumed_seed_flags(cfg, flags):
+    """The flags of one seed of a sweep under --resume, or None when it has finished every epoch
+    asked for. A seed with a last.pt continues it, its saved configuration checked first, so that
+    a changed option (base_lr, say) is refused before any seed trains, as --resume refuses it for a
+    single run, and a raised num_epoch continues it. A seed never started, or stopped before its
+    first epoch was saved, starts afresh (replacing only what this framework wrote there)."""
     last = os.path.join(cfg['work_dir'], 'last.pt')
+    finished = os.path.isfile(os.path.join(cfg['work_dir'], 'results.json'))
     if not os.path.isfile(last):
-        return False
+        return None if finished else {**flags, 'resume': False, 'overwrite': True}
     checkpoint = load_checkpoint(last)
     resumed_config(cfg, checkpoint.get('config') or {}, last)
-    finished = os.path.isfile(os.path.join(cfg['work_dir'], 'results.json'))
     if finished and checkpoint.get('epoch', 0) >= cfg['num_epoch']:
         return None
-    return True
+    return {**flags, 'resume': True}
 
 
 def build_datasets(cfg):
@@ -227,7 +225,8 @@ def main(argv=None):
     """One process, or one of the processes of `torchrun --nproc_per_node N main.py ...` (DDP);
     a seeds sweep keeps one process group for all its runs and stops at the first that fails."""
     try:
-        runs = seed_runs(*parse_args(argv))
+        sweep, flags = parse_args(argv)
+        runs = seed_runs(sweep, flags)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
@@ -238,7 +237,10 @@ def main(argv=None):
                 return status
     except KeyboardInterrupt:
         if int(os.environ.get('RANK', 0)) == 0:
-            print(f'interrupted: {what_is_kept(cfg)}', file=sys.stderr)
+            kept = what_is_kept(cfg) if sweep['seeds'] is None else (
+                f"the finished seeds are kept; add --resume to continue the sweep in "
+                f"{sweep['work_dir']}")
+            print(f'interrupted: {kept}', file=sys.stderr)
         return 130
     finally:
         distributed.shutdown()

@@ -225,7 +225,10 @@ def test_a_resumed_sweep_treats_each_seed_as_its_single_run(tmp_path):
     # seed 3 finished, seed 1 interrupted after one epoch, seed 2 never started
     write_seed(3, epochs, finished=True)
     write_seed(1, 1, finished=False)
-    assert [(c['seed'], f['resume']) for c, f in seed_runs(*sweep())] == [(1, True), (2, False)]
+    runs = seed_runs(*sweep())
+    assert [(c['seed'], f['resume']) for c, f in runs] == [(1, True), (2, False)]
+    # seed 2 starts afresh, replacing what a stop in its first epoch would have left there
+    assert runs[1][1]['overwrite'] and not runs[0][1]['overwrite']
     # a raised num_epoch continues the finished seed too, as it would a single run
     raised = sweep('--num_epoch', str(epochs + 5))
     assert [(c['seed'], f['resume']) for c, f in seed_runs(*raised)] == [

@@ -216,6 +216,26 @@ def test_bf16_autocast_on_cpu_trains_and_fp16_needs_cuda(tiny_config, tmp_path, 
 
 
 @pytest.mark.slow
+def test_a_sweep_stopped_in_a_seeds_first_epoch_resumes(
+    tiny_config, tmp_path, capsys, monkeypatch, interrupt_at_epoch
+):
+    path, _ = tiny_config
+    sweep = str(tmp_path / 'sweep')
+    args = ['--config', path, '--num_epoch', '1', '--seeds', '1', '2', '--work-dir', sweep]
+    interrupt_at_epoch(0)
+    assert main(args) == 130
+    assert capsys.readouterr().err == (
+        f'interrupted: the finished seeds are kept; add --resume to continue the sweep in '
+        f'{sweep}\n'
+    )
+    assert not os.path.exists(os.path.join(sweep, 'seed1', 'last.pt'))
+    monkeypatch.undo()
+    assert main([*args, '--resume']) == 0
+    for seed in ('seed1', 'seed2'):
+        assert read_results(os.path.join(sweep, seed))['last']['epoch'] == 1
+
+
+@pytest.mark.slow
 def test_a_seeds_sweep_trains_each_seed_as_its_single_run_would(tiny_config, tmp_path, capsys):
     path, _ = tiny_config
     sweep, single = str(tmp_path / 'sweep'), str(tmp_path / 'single')
