@@ -22,6 +22,17 @@ from torchlight.registry import ConfigError
 SUFFIXES = ('.npy', '.json')
 
 
+def is_sequence_file(name):
+    """Whether a file name ends with a sequence file's suffix, in any case (`a.NPY` too)."""
+    return name.lower().endswith(SUFFIXES)
+
+
+def sample_name(name):
+    """A listed sequence's sample name: the name without a sequence file's suffix (`a.npy` and `a`
+    name one sample; `subj0.take1` keeps its dot)."""
+    return os.path.splitext(name)[0] if is_sequence_file(name) else name
+
+
 def read_sequence_file(path):
     """The sequence in `path` as float32 (T, M, V, C=3); DataFileError naming the file and the
     problem."""
@@ -63,7 +74,7 @@ def read_json(path):
             content = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataFileError(f'{path}: not a readable JSON file ({err})') from None
-    if not isinstance(content, dict) or 'keypoints' not in content:
+    if not isinstance(content, dict) or content.get('keypoints') is None:
         raise DataFileError(f'{path}: a JSON sequence file is an object with a "keypoints" array')
     arrays = [numeric_array(path, content[key], key) if content.get(key) is not None else None
               for key in ('keypoints', 'scores')]
@@ -180,7 +191,7 @@ def read_labels(path, classes):
                           f'a split, or none')
     seen = set()
     for (line, _), row in zip(numbered, rows):
-        sample = os.path.splitext(row.name)[0]        # `a` and `a.npy` name one sample
+        sample = sample_name(row.name)
         if sample in seen:
             raise ConfigError(f'{path}, line {line}: sequence {row.name!r} is listed twice')
         seen.add(sample)
@@ -208,11 +219,16 @@ def label_row(path, line, cells, classes):
 def sequence_file(raw, name):
     """The file of sequence `name` in `raw` (its name with or without suffix); DataFileError when
     there is none, or two."""
-    if name.endswith(SUFFIXES):
-        candidates = [os.path.join(raw, name)]
+    if is_sequence_file(name):
+        tries = [[name]]
     else:
-        candidates = [os.path.join(raw, name + suffix) for suffix in SUFFIXES]
-    found = [path for path in candidates if os.path.isfile(path)]
+        # upper-case suffixes only when no lower-case one is found: a case-insensitive file
+        # system finds both for one file
+        tries = [[name + case(suffix) for suffix in SUFFIXES] for case in (str.lower, str.upper)]
+    for names in tries:
+        found = [os.path.join(raw, n) for n in names if os.path.isfile(os.path.join(raw, n))]
+        if found:
+            break
     if len(found) != 1:
         problem = 'no file' if not found else 'two files'
         raise DataFileError(f'{os.path.join(raw, name)}: listed in labels.csv, {problem} of that '

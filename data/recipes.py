@@ -283,7 +283,7 @@ def custom_recipe(raw, layout, persons=2, test_ratio=0.2, seed=0):
         except DataFileError as err:
             problems.append(str(err))
             continue
-        sources.append((path, os.path.splitext(row.name)[0], row.label, num_joints, persons))
+        sources.append((path, custom.sample_name(row.name), row.label, num_joints, persons))
         kept.append(row)
     if kept and kept[0].split is None:
         split = custom.stratified_split([row.label for row in kept], test_ratio, seed)
@@ -299,7 +299,7 @@ def custom_recipe(raw, layout, persons=2, test_ratio=0.2, seed=0):
     listed = {source[0] for source in sources}
     unlisted = sorted(
         f for f in os.listdir(raw)
-        if f.endswith(custom.SUFFIXES) and os.path.join(raw, f) not in listed
+        if custom.is_sequence_file(f) and os.path.join(raw, f) not in listed
     )
     return Recipe(
         dataset=os.path.basename(os.path.abspath(raw)),

@@ -56,6 +56,7 @@ def test_2d_without_scores_scores_each_non_zero_joint_one(tmp_path):
     'name, content, problem',
     [
         ('a.json', {'frames': []}, '"keypoints" array'),
+        ('a.json', {'keypoints': None}, '"keypoints" array'),
         ('a.json', {'keypoints': [[[1, 2], [3]]]}, 'not a rectangular array'),
         ('a.json', {'keypoints': [[1.0, 2.0]]}, 'has shape (1, 2); expected (T, V, C)'),
         ('a.json', {'keypoints': [[[1, 2, 3, 4]]]}, '4 channels'),
@@ -161,6 +162,22 @@ def test_missing_and_misshapen_files_are_reported_and_skipped(tmp_path, capsys):
             'listed in labels.csv') in printed
     assert f'{raw}/small.npy: 12 joints per frame; the layout has 17' in printed
     assert f'{raw}/ghost: listed in labels.csv, no file of that name' in printed
+
+
+def test_names_keep_their_dots_and_upper_case_suffixes_are_found(tmp_path):
+    # `subj0.take0` is a name, not a file `subj0` with the suffix `.take0`
+    rows = [('subj0.take0', 'a', 'train'), ('subj0.take1', 'b', 'test'), ('s00', 'b', 'train')]
+    raw = write_dataset(tmp_path / 'raw', rows)
+    os.rename(os.path.join(raw, 's00.npy'), os.path.join(raw, 's00.NPY'))
+    assert prepare(raw, tmp_path / 'out', '--layout', 'coco17') == 0
+    index = read_index(str(tmp_path / 'out' / 'raw.h5'), 'default', 'train')
+    assert index['names'] == ['subj0.take0', 's00']
+    # listed with its suffix, in any case, the name loses the suffix only
+    (tmp_path / 'raw' / 'labels.csv').write_text(
+        'subj0.take0.npy,a,train\nsubj0.take1,b,test\ns00.NPY,b,train\n')
+    assert prepare(raw, tmp_path / 'out2', '--layout', 'coco17') == 0
+    assert read_index(str(tmp_path / 'out2' / 'raw.h5'), 'default', 'train')['names'] == [
+        'subj0.take0', 's00']
 
 
 @pytest.mark.parametrize('labels, classes, problem', [
