@@ -97,13 +97,17 @@ def infer_layout(path, shape):
 
 
 def ntu_labelled(records):
-    """Whether the records are labelled as pyskl's NTU files are: every frame_dir an NTU name, and
-    more of the labels equal to the name's action id − 1 than not. In such a file a record whose
-    label disagrees with its name is a bad record (read_record), not a class of its own."""
+    """Whether the records are labelled as pyskl's NTU files are: every frame_dir an NTU name and,
+    for every action, more of its records labelled action id − 1 than not. In such a file a record
+    whose label disagrees with its name is a bad record (read_record), not a class of its own; a
+    subset of NTU relabelled 0 to k (an action whose records all disagree) is numbered instead."""
     if not records or not all(ntu.NAME.match(str(r.get('frame_dir', ''))) for r in records):
         return False
-    agree = sum(r.get('label') == ntu_label(r) for r in records)
-    return agree > len(records) - agree
+    agreement = {}  # action → records agreeing − records disagreeing
+    for record in records:
+        action = ntu_label(record)
+        agreement[action] = agreement.get(action, 0) + (1 if record.get('label') == action else -1)
+    return all(balance > 0 for balance in agreement.values())
 
 
 def ntu_label(record):

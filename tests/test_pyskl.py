@@ -201,13 +201,15 @@ def test_an_ntu_record_whose_label_disagrees_with_its_name_is_skipped(tmp_path, 
     # one record of an NTU-60 file says label 70 (action 71 does not exist in NTU-60): it must
     # not make the file a 71-class dataset with numbered classes
     rng = np.random.default_rng(3)
-    records = [record_3d(rng, n, int(n[-3:]) - 1, 8) for n in NAMES]
-    records[1]['label'] = 70
-    path = write_pickle(tmp_path / 'ntu60_3danno.pkl', SPLITS, records)
+    names = [f'S001C001P{p:03d}R001A{a:03d}' for p in (1, 2, 3) for a in (1, 2, 3)]
+    records = [record_3d(rng, n, int(n[-3:]) - 1, 8) for n in names]
+    records[4]['label'] = 70                                   # P002, action 2
+    path = write_pickle(tmp_path / 'ntu60_3danno.pkl',
+                        {'xsub_train': names[:6], 'xsub_val': names[6:]}, records)
     assert prepare(path, tmp_path / 'out') == 0
     printed = capsys.readouterr().out
-    assert '3 samples prepared from 4 records, 1 skipped' in printed
-    assert (f"{path}: {NAMES[1]}: label 70 disagrees with the name's action id (label 1)"
+    assert '8 samples prepared from 9 records, 1 skipped' in printed
+    assert (f"{path}: {names[4]}: label 70 disagrees with the name's action id (label 1)"
             in printed)
     attrs = read_index(str(tmp_path / 'out' / 'ntu60_3danno.h5'))['attrs']
     assert attrs['num_class'] == 60 and attrs['class_names'][0] == 'drink water'
@@ -221,3 +223,17 @@ def test_numbered_labels_name_the_classes_without_a_sample(tmp_path, capsys):
     path = write_pickle(tmp_path / 'mine.pkl', {'train1': names[:2], 'test1': names[2:]}, records)
     assert prepare(path, tmp_path / 'out') == 0
     assert '4 of the 7 classes have no sample: 2-5' in capsys.readouterr().out
+
+
+def test_an_ntu_subset_relabelled_from_zero_gets_numbered_classes(tmp_path, capsys):
+    # actions 1, 2, 3 and 50 relabelled 0 to 3: the first three happen to agree with their names,
+    # action 50's records all say 3, so the file is numbered and no record is dropped
+    rng = np.random.default_rng(5)
+    names = [f'S001C001P{p:03d}R001A{a:03d}' for p in (1, 2) for a in (1, 2, 3, 50)]
+    records = [record_3d(rng, n, i % 4, 6) for i, n in enumerate(names)]
+    path = write_pickle(tmp_path / 'subset.pkl',
+                        {'xsub_train': names[:4], 'xsub_val': names[4:]}, records)
+    assert prepare(path, tmp_path / 'out') == 0
+    assert '8 samples prepared from 8 records, 0 skipped' in capsys.readouterr().out
+    attrs = read_index(str(tmp_path / 'out' / 'subset.h5'))['attrs']
+    assert attrs['class_names'] == ['0', '1', '2', '3']
