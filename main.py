@@ -70,12 +70,19 @@ def resumed_seed_flags(cfg, flags):
 
 def build_datasets(cfg):
     """{'test', and for training 'train' and (val_ratio > 0) 'held_out'}, all of cfg's benchmark
-    and stream."""
+    and stream; a split without samples is refused in one line."""
     datasets = {'test': run_split(cfg, 'test')}
     if cfg['phase'] == 'train':
         datasets['train'] = run_split(cfg, 'train', 'train_feeder_args')
         if cfg['val_ratio'] > 0:
             datasets['held_out'] = run_split(cfg, 'train')
+    for split in ('train', 'test'):
+        if split in datasets and not len(datasets[split]):
+            dataset = datasets[split]
+            raise ConfigError(
+                f"{dataset.path}: the {split} split of benchmark {dataset.meta.get('benchmark')} "
+                f"holds no sample; prepare the data with samples in both splits"
+            )
     return datasets
 
 

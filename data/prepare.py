@@ -172,8 +172,8 @@ def prepare_npz(recipe, out, workers=1, strict=False):
     samples to the longest sequence of the dataset and write one .npz per benchmark."""
     if not recipe.npz_names:
         raise ConfigError(
-            f'the reference .npz layout is for 2 persons x 25 joints; {recipe.dataset} has none: '
-            f'use --format h5'
+            f'the reference .npz layout is written for NTU RGB+D and PKU-MMD only (their '
+            f'benchmarks\' files); {recipe.dataset} is neither: use --format h5'
         )
     scratch = os.path.join(out, f'.prepare-{os.getpid()}')
     try:
@@ -219,11 +219,24 @@ def print_summary(recipe, summary):
         print(f'  {path}: {counts} samples{replaced}')
     if 'frames' in summary:
         print(f"  frames padded to {summary['frames']}, the longest sequence")
+    empty_splits = [split for size in summary['sizes'].values() if isinstance(size, dict)
+                    for split, count in size.items() if not count]
+    if empty_splits:
+        print(f"  no sample in {', '.join(empty_splits)}: a run needs samples in both splits of "
+              f"its benchmark")
     empty = summary['classes_without_sample']
     if empty:
         # with numbered labels the class count is the largest label + 1: a stray label shows here
         print(f'  {len(empty)} of the {len(recipe.class_names)} classes have no sample: '
-              f'{id_ranges(empty)}')
+              f'{describe_classes(empty, recipe.class_names)}')
+
+
+def describe_classes(ids, names):
+    """Class ids as ranges of 0-based ids, with their names when few and not numbers."""
+    named = [names[i] for i in ids]
+    if len(ids) > 5 or named == [str(i) for i in ids]:
+        return id_ranges(ids)
+    return ', '.join(f'{i} ({name})' for i, name in zip(ids, named))
 
 
 def id_ranges(ids):

@@ -143,7 +143,8 @@ def read_record(source):
         raise DataFileError(f'{where}: label {label} disagrees with the name\'s action id '
                             f'(label {ntu_label(record)}), as the file\'s other labels agree')
     if not is_number or not 0 <= label < num_class:
-        raise DataFileError(f'{where}: label {label!r} is not a class id (0 to {num_class - 1})')
+        ids = f'0 to {num_class - 1}' if num_class else 'the file has no integer label'
+        raise DataFileError(f'{where}: label {label!r} is not a class id ({ids})')
     # (M, T, V, C) → (T, M, V, C)
     frames = fit_persons(keypoint.transpose(1, 0, 2, 3), persons)
     if not frames[:, 0].any():

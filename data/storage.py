@@ -144,7 +144,7 @@ def split_members(f, path, benchmark, split):
     if benchmark not in benchmarks:
         given = f'benchmark {benchmark!r}' if benchmark else 'no benchmark'
         raise ConfigError(f'{path} holds the benchmarks {", ".join(benchmarks)}; {given} was '
-                          f'named (set benchmark in the feeder arguments)')
+                          f'named (set the config\'s top-level key benchmark to one of them)')
     if split not in f['splits'][benchmark]:
         raise ConfigError(f'{path}: benchmark {benchmark} has no split {split!r}')
     return f['splits'][benchmark][split][:]

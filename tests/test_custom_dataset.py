@@ -228,8 +228,8 @@ def test_the_reference_npz_layout_is_refused_for_custom_data_before_anything_is_
     raw = write_dataset(tmp_path / 'raw', [('a0', 'a', 'train'), ('b0', 'b', 'test')])
     assert prepare(raw, tmp_path / 'out', '--layout', 'coco17', '--format', 'npz') == 2
     assert capsys.readouterr().err == (
-        'error: the reference .npz layout is for 2 persons x 25 joints; raw has none: '
-        'use --format h5\n')
+        "error: the reference .npz layout is written for NTU RGB+D and PKU-MMD only (their "
+        "benchmarks' files); raw is neither: use --format h5\n")
     assert not (tmp_path / 'out').exists() or os.listdir(tmp_path / 'out') == []
 
 
@@ -284,3 +284,30 @@ device: cpu
         losses = [float(line.split('train loss ')[1].split()[0]) for line in f
                   if 'train loss' in line]
     assert len(losses) == 12 and losses[-1] < 0.5 * losses[0]
+
+
+def test_a_split_left_empty_by_bad_files_is_named_and_refused_by_training(tmp_path, capsys):
+    raw = write_dataset(tmp_path / 'raw', [('a0', 'a', 'train'), ('b0', 'b', 'train'),
+                                           ('b1', 'b', 'test')], classes=('a', 'b', 'kick'))
+    np.save(os.path.join(raw, 'b1.npy'), np.ones((5, 25, 2)))     # 25 joints: skipped
+    assert prepare(raw, tmp_path / 'data', '--layout', 'coco17', '--persons', '1') == 0
+    printed = capsys.readouterr().out
+    assert 'no sample in default test: a run needs samples in both splits' in printed
+    assert '1 of the 3 classes have no sample: 2 (kick)' in printed
+
+    config = tmp_path / 'mine.yaml'
+    config.write_text(f"""
+work_dir: {tmp_path / 'run'}
+feeder: pose2d
+benchmark: default
+train_feeder_args: {{data_path: {tmp_path / 'data' / 'raw.h5'}, window_size: 16}}
+test_feeder_args: {{data_path: {tmp_path / 'data' / 'raw.h5'}, window_size: 16}}
+model: ctrgcn
+model_args: {{num_class: 3, num_point: 17, num_person: 1, graph: coco17}}
+device: cpu
+""")
+    assert main(['--config', str(config)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'data' / 'raw.h5'}: the test split of benchmark default holds no "
+        f"sample; prepare the data with samples in both splits\n")
+    assert not (tmp_path / 'run').exists()

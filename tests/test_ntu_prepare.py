@@ -246,7 +246,8 @@ def test_prepare_command_writes_both_benchmarks(tmp_path, capsys):
     np.testing.assert_array_equal(stored[:, 1], 0)  # NTU-60: second slot empty
     # camera 3
     with pytest.raises(ConfigError, match=r'ntu60.h5 holds the benchmarks xsub, xview; no '
-                                          r'benchmark was named \(set benchmark'):
+                                          r"benchmark was named \(set the config's top-level "
+                                          r'key benchmark to one of them\)'):
         build_feeder('skeleton', data_path=str(out / 'ntu60.h5'), split='test')
     # One file; each sample's frames stored once, whatever the benchmarks that use it.
     assert os.listdir(out) == ['ntu60.h5']
