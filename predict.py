@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import torch
 
-from data import fit_persons
+from data import fit_persons, ntu
 from data.inputs import read_sequence
 from data.storage import XY_SCORE, XYZ
 from feeders import FEEDERS
@@ -49,6 +49,9 @@ WINDOWS_PER_BATCH = 64
 AMBIGUOUS_RATIO = 0.25
 # What the channels hold (data/storage.py), in messages.
 CHANNELS = {XYZ: '3D joints (x, y, z)', XY_SCORE: '2D keypoints (x, y, score)'}
+# Datasets whose preparation centres every sequence (data/ntu.py translate), for data files
+# prepared before the preparation recorded it (their `centred` attribute).
+CENTRED_DATASETS = ('ntu60', 'ntu120', 'pkummd', 'demo')
 
 
 class Predictor:
@@ -114,10 +117,12 @@ class Predictor:
                              self.meta['dataset'])
         windows = [frames[start : start + self.span]
                    for start in window_starts(len(frames), self.span, self.stride)]
+        # each window centred as the run's data centred each sample (a centred one stays as it is)
+        centre = ntu.translate_present if self.centres_inputs else (lambda window: window)
         rng = np.random.default_rng(0)  # test-time transforms draw nothing; seeded all the same
         inputs = [
             # (T, M, V, C) → (C, T, V, M)
-            self.transforms(window.transpose(3, 0, 2, 1), rng, info)
+            self.transforms(centre(window).transpose(3, 0, 2, 1), rng, info)
             for window in windows
             if window.any()
         ]
@@ -145,8 +150,9 @@ class Predictor:
         sequence = read_sequence(path)
         self.check_channels(sequence.channels, path)
         frames = self.checked(sequence.frames, path)
-        return sequence._replace(frames=frames,
-                                 notes=(*sequence.notes, *self.dropped_persons(frames, path)))
+        notes = (*sequence.notes, *self.dropped_persons(frames, path),
+                 *self.centring_notes(frames, path))
+        return sequence._replace(frames=frames, notes=notes)
 
     def check_channels(self, channels, where):
         """Refuse 2D keypoints for a checkpoint trained on 3D joints, and the reverse, where the
@@ -164,6 +170,32 @@ class Predictor:
             return ()
         return (f'{where} holds {persons} persons; {self.weights} reads {slots}: the first '
                 f'{slots} are scored, the other {persons - slots} dropped',)
+
+    @functools.cached_property
+    def centres_inputs(self):
+        """Whether the run's 3D data was centred by its preparation (NTU RGB+D, PKU-MMD, pyskl's
+        NTU 3D, the demo): recorded in its data file when here, else known for the datasets
+        whose preparation always centres; None when unknown."""
+        if self.channels != XYZ:
+            return False
+        attrs = (self.run_index or {'attrs': {}})['attrs']
+        if 'centred' in attrs:
+            return bool(attrs['centred'])
+        if self.layout.name != 'ntu25':
+            return None
+        return True if self.meta['dataset'] in CENTRED_DATASETS else None
+
+    def centring_notes(self, frames, where):
+        """A note for an off-centre NTU-layout sequence when whether the run's data was centred
+        is unknown here."""
+        if self.centres_inputs is not None or self.layout.name != 'ntu25' or not frames.any():
+            return ()
+        if np.allclose(ntu.translate_present(frames), frames):
+            return ()
+        return (f"{where} is not centred, and whether the run's data was is not known here (its "
+                f'data file is not here or predates that record): if it came from NTU RGB+D, '
+                f"PKU-MMD or a pyskl 3D file, centre {where} on the spine middle of its first "
+                f"person's first frame",)
 
     def checked(self, frames, where):
         """`frames` as float32 (T, M, V, C) (a (T, V, C) array is one person), refused naming

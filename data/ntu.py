@@ -204,6 +204,14 @@ def translate(frames):
     return frames
 
 
+def translate_present(frames):
+    """`translate` for frames of any number of person slots (T, M, V, C), each absent person's
+    frames left zero (zeros mark absence); as NTU's preparation centres a sequence. Centring a
+    centred sequence changes nothing."""
+    present = (frames != 0).any(axis=(2, 3), keepdims=True)               # (T, M, 1, 1)
+    return np.where(present, translate(frames), 0).astype(np.float32)
+
+
 def prepare_sequence(path):
     """(T, M, 25, 3) float32 for one file: M = 1 when a single body was kept, else 2 (actor 1, actor
     2)."""

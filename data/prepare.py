@@ -130,6 +130,7 @@ def prepare(recipe, out, workers=1, strict=False):
         num_class=len(recipe.class_names),
         class_names=recipe.class_names,
         preparation_version=PREPARATION_VERSION,
+        centred=recipe.centred,
         **({'channels': recipe.channels} if recipe.channels else {}),
     )
     sizes = {path: {f'{b} {s}': len(splits[b][s]) for b, s in keys}}

@@ -45,6 +45,9 @@ class Recipe:
     source_kind: str = 'files'  # what a source is, in the summary
     # what the C channels hold, XYZ or XY_SCORE; None where the preparation cannot know
     channels: Optional[str] = XYZ
+    # every sequence translated to the spine middle of its first person's first frame (NTU,
+    # PKU-MMD, pyskl's NTU 3D): predict.py centres its inputs so for runs on such data
+    centred: bool = False
 
 
 def files_in(raw, suffix):
@@ -102,6 +105,7 @@ def ntu_recipe(dataset, raw):
         npz_names=short,
         left_out={'on the official list of samples with missing skeletons': known_missing},
         problems=problems,
+        centred=True,
     )
 
 
@@ -212,6 +216,7 @@ def pkummd_recipe(raw):
             ],
             'in no split list': sorted(set(skeletons) - set(listed)),
         },
+        centred=True,
     )
 
 
@@ -259,6 +264,7 @@ def pyskl_recipe(path, layout=None, persons=2):
         per_sample=('image_size',) if channels == 2 else (),
         source_kind='records',
         channels=XY_SCORE if channels == 2 else XYZ,
+        centred=pyskl.centres(layout, channels),
     )
 
 

@@ -410,6 +410,7 @@ def generate(root, layout='ntu25'):
             split=split,
             layout=layout,
             channels=XYZ if layout == 'ntu25' else XY_SCORE,
+            centred=layout == 'ntu25',  # kinect_sample
             num_class=len(CLASS_NAMES),
             class_names=list(CLASS_NAMES),
             generator_version=GENERATOR_VERSION,

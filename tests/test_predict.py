@@ -114,7 +114,7 @@ def test_no_note_when_the_leading_classes_are_in_no_common_group(tmp_path, demo_
     probabilities = [0.5, 0.05, 0.4, 0.01, 0.01, 0.01, 0.01, 0.005, 0.005, 0.01]
     predictor = Predictor(write_checkpoint(tmp_path / 'k.pt', demo_root, model_args=SMALL,
                                            state=constant_logits_state(probabilities)))
-    probabilities = predictor.predict(np.ones((10, 25, 3)))
+    probabilities = predictor.predict(np.random.default_rng(0).normal(size=(10, 25, 3)))
     assert [t['name'] for t in predictor.top(probabilities, 3)] == ['wave', 'jump up', 'salute']
     assert predictor.ambiguity(probabilities) is None
 
@@ -167,7 +167,9 @@ def test_long_sequence_averages_window_probabilities_as_an_explicit_loop(tmp_pat
     model.eval()
     expected = []
     for start in (0, 10, 20, 30):  # windows of 20 frames every 10, the last ending at frame 50
-        window = np.concatenate([frames[start : start + 20], np.zeros((20, 1, 25, 3))], axis=1)
+        # the demo data is centred: each window on the spine middle of its first frame
+        window = frames[start : start + 20] - frames[start, 0, 1]
+        window = np.concatenate([window, np.zeros((20, 1, 25, 3))], axis=1)
         # centre crop: b = int(0.1 · 20 / 2) = 1, frames 1..18, resized to 12
         data = crop_resize(window.transpose(3, 0, 2, 1), 20, [0.9], 12)
         with torch.no_grad():
@@ -514,3 +516,32 @@ def test_2d_keypoints_with_their_image_size_give_the_test_runs_scores(tmp_path):
         # scaled by the extent instead, the scores are others
         extent = predictor.window_logits(frames_of[index])[0]
         assert np.abs(extent - tested[name]).max() > 1e-3 * np.abs(tested[name]).max()
+
+
+def test_inputs_are_centred_as_the_runs_data_was_prepared(tmp_path):
+    # Kinect coordinates, as a raw pyskl NTU record saved with numpy.save: off-centre
+    raw = np.random.default_rng(3).normal(size=(30, 25, 3)).astype(np.float32) + [2.0, 0.5, 3.0]
+    by_hand = raw - raw[0, 1]           # the spine middle of the first frame at the origin
+    np.save(tmp_path / 'raw.npy', raw)
+
+    def predictor(name, **attrs):
+        data = tmp_path / f'{name}.h5'
+        if attrs:
+            write_split(str(data), [by_hand[:, None]], [0], ['s'], dataset=name, layout='ntu25',
+                        num_class=10, **attrs)
+        return Predictor(write_checkpoint(tmp_path / f'{name}.pt', str(data), dataset=name,
+                                          model_args=SMALL))
+
+    # data recorded as centred (NTU, PKU-MMD, pyskl's NTU 3D): the raw file scores as centred
+    centred = predictor('pyskl_ntu', centred=True)
+    np.testing.assert_allclose(centred.predict(raw), centred.predict(by_hand), rtol=1e-6)
+    assert centred.read(str(tmp_path / 'raw.npy')).notes == ()
+    # custom 3D data, stored as given: the model reads the coordinates as they are
+    as_given = predictor('mine', centred=False)
+    assert not np.allclose(as_given.predict(raw), as_given.predict(by_hand), rtol=1e-3)
+    # data not here and a dataset of unknown preparation: said, not guessed
+    unknown = predictor('gone')
+    note, = unknown.read(str(tmp_path / 'raw.npy')).notes
+    assert note.startswith(f"{tmp_path / 'raw.npy'} is not centred, and whether the run's data")
+    np.save(tmp_path / 'centred.npy', by_hand)
+    assert unknown.read(str(tmp_path / 'centred.npy')).notes == ()
