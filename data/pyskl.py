@@ -196,10 +196,13 @@ def with_scores(where, record, keypoint):
 
 
 def image_size(record):
-    """(height, width) of pyskl's img_shape; (0, 0) when absent or malformed (unknown)."""
+    """(height, width) of pyskl's img_shape, also when given as an image array's (height, width,
+    channels); (0, 0) when absent or malformed (unknown)."""
     shape = record.get('img_shape')
     try:
-        height, width = (int(side) for side in shape)
+        if len(shape) not in (2, 3):
+            return (0, 0)
+        height, width = (int(side) for side in shape[:2])
     except (TypeError, ValueError):
         return (0, 0)
     return (height, width) if height > 0 and width > 0 else (0, 0)

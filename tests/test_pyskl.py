@@ -79,7 +79,7 @@ def test_a_3d_file_becomes_benchmarks_with_its_splits_order_and_ntu_names(tmp_pa
 
 def test_a_2d_file_gets_coco17_scores_as_third_channel_and_image_sizes(tmp_path):
     rng = np.random.default_rng(1)
-    shapes = [(1080, 1920), (480, 640), (720, 1280)]
+    shapes = [(1080, 1920), (480, 640), (720, 1280, 3)]          # the last as an image's shape
     names = ['clip_a', 'clip_b', 'clip_c']
     records = [record_2d(rng, n, i, 6, persons=3, shape=s)
                for i, (n, s) in enumerate(zip(names, shapes))]
@@ -92,7 +92,7 @@ def test_a_2d_file_gets_coco17_scores_as_third_channel_and_image_sizes(tmp_path)
     assert train['names'] == ['clip_c', 'clip_a']
     assert train['attrs']['layout'] == 'coco17' and train['attrs']['class_names'] == ['0', '1', '2']
     assert train['attrs']['channels'] == 'x, y, score' and train['attrs']['centred'] is False
-    np.testing.assert_array_equal(train['image_size'], [shapes[2], shapes[0]])
+    np.testing.assert_array_equal(train['image_size'], [shapes[2][:2], shapes[0]])
     np.testing.assert_array_equal(read_index(stored, 'split1', 'test')['image_size'], [shapes[1]])
     feeder = build_feeder('pose2d', data_path=stored, benchmark='split1', split='train')
     frames = feeder.reader[1]                                # clip_a (T, 2, 17, 3): 2 persons kept
