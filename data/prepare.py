@@ -264,7 +264,8 @@ def clean_output_folder(out):
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f'--out {out} is a file, not a folder')
     if os.path.isdir(out):
-        removed = remove_leftovers(out, LEFTOVER)
+        # its own leftovers only: the outputs and scratch folders it writes at the top of --out
+        removed = remove_leftovers(out, LEFTOVER, recursive=False)
         note = describe_removed(removed, 'files left by a killed preparation')
         if note:
             print(note)

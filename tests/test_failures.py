@@ -146,18 +146,22 @@ def test_preparing_an_existing_output_again_says_so_and_rewrites_nothing(tmp_pat
 
 def test_preparation_removes_what_a_killed_one_left(tmp_path, capsys):
     out = tmp_path / 'ntu60'
-    (out / 'xsub').mkdir(parents=True)
-    (out / 'xsub' / f'train.h5.tmp{DEAD_PID}').write_bytes(b'x' * 1000)
-    (out / f'.prepare-{DEAD_PID}' / 'xsub').mkdir(parents=True)
-    (out / f'.prepare-{DEAD_PID}' / 'xsub' / 'test.h5').write_bytes(b'y' * 100)
-    alive = out / f'test.h5.tmp{os.getpid()}'  # a running preparation's file stays
+    out.mkdir()
+    (out / f'ntu60.h5.tmp{DEAD_PID}').write_bytes(b'x' * 1000)
+    (out / f'.prepare-{DEAD_PID}').mkdir()
+    (out / f'.prepare-{DEAD_PID}' / 'ntu60.h5').write_bytes(b'y' * 100)
+    alive = out / f'NTU60_CS.npz.tmp{os.getpid()}'  # a running preparation's file stays
     alive.write_bytes(b'z')
+    # the preparation writes at the top of --out only: a user's files below are not its own
+    (out / 'notes').mkdir()
+    (out / 'notes' / f'draft.txt.tmp{DEAD_PID}').write_text('mine')
     assert prepare(NTU, out) == 0
     printed = capsys.readouterr().out
     assert 'removed 2 files left by a killed preparation (0.0 MiB)' in printed
-    assert f'train.h5.tmp{DEAD_PID}' in printed
-    assert not (out / 'xsub' / f'train.h5.tmp{DEAD_PID}').exists()
+    assert f'ntu60.h5.tmp{DEAD_PID}' in printed
+    assert not (out / f'ntu60.h5.tmp{DEAD_PID}').exists()
     assert not (out / f'.prepare-{DEAD_PID}').exists() and alive.exists()
+    assert (out / 'notes' / f'draft.txt.tmp{DEAD_PID}').read_text() == 'mine'
 
 
 def skeleton_file(folder, name, text):
@@ -248,6 +252,21 @@ def test_a_run_removes_the_temporary_files_of_a_killed_one(tmp_path):
         f'{work_dir}/last.pt.tmp{DEAD_PID}, {work_dir}/results.json.tmp{DEAD_PID}'
     ]
     assert sorted(os.listdir(work_dir)) == ['.lock', 'config.yaml', 'last.pt']
+
+
+def test_a_refused_folder_keeps_its_temporary_looking_files(tiny_config, tmp_path, capsys):
+    # a user's folder is judged first: nothing in it is removed when it is refused
+    config, _ = tiny_config
+    theirs = tmp_path / 'theirs'
+    (theirs / 'sub').mkdir(parents=True)
+    (theirs / 'notes.txt').write_text('x')
+    (theirs / f'draft.tex.tmp{DEAD_PID}').write_text('draft')
+    (theirs / 'sub' / f'thesis.tex.tmp{DEAD_PID}').write_text('thesis')
+    before = tree(theirs)
+    for extra in ([], ['--overwrite']):
+        error = refused(capsys, '--config', config, '--work-dir', theirs, *extra)
+        assert 'not a run of this framework' in error
+        assert tree(theirs) == before
 
 
 @pytest.mark.slow

@@ -61,18 +61,23 @@ def process_alive(pid):
     return True
 
 
-def remove_leftovers(folder, pattern=TEMPORARY):
-    """Remove the files and folders under `folder` whose names match `pattern` (its group: a PID)
-    and whose process is gone; returns [(path, bytes)] of what was removed."""
+def is_leftover(name, pattern=TEMPORARY):
+    """Whether a file name matches `pattern` (its group: a PID) of a process that is gone."""
+    match = pattern.search(name)
+    return bool(match) and not process_alive(int(match.group(1)))
+
+
+def remove_leftovers(folder, pattern=TEMPORARY, recursive=True):
+    """Remove the leftovers (is_leftover) in `folder`, and with `recursive` in its subfolders;
+    returns [(path, bytes)] of what was removed. Only for a folder that this framework writes."""
     removed = []
     for root, dirs, files in os.walk(folder):
         for name in sorted(dirs + files):
-            match = pattern.search(name)
-            if match and not process_alive(int(match.group(1))):
+            if is_leftover(name, pattern):
                 path = os.path.join(root, name)
                 removed.append((path, size_of(path)))
                 remove(path)
-        dirs[:] = [d for d in dirs if os.path.isdir(os.path.join(root, d))]
+        dirs[:] = [d for d in dirs if recursive and os.path.isdir(os.path.join(root, d))]
     return removed
 
 

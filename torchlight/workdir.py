@@ -7,7 +7,7 @@ import os
 import time
 
 from torchlight.errors import ConfigError
-from torchlight.files import describe_removed, remove, remove_leftovers
+from torchlight.files import describe_removed, is_leftover, remove, remove_leftovers
 
 # Holds the PID of the process writing the run; locked with flock while it runs.
 LOCK = '.lock'
@@ -87,15 +87,18 @@ def open_training_folder(work_dir, resume, overwrite):
     make_folder(work_dir, 'work_dir')
     lock = WorkDirLock(work_dir)
     try:
-        leftovers = remove_leftovers(work_dir)
-        notes = [describe_removed(leftovers, 'temporary files left by a killed run')]
-        content = sorted(set(os.listdir(work_dir)) - {LOCK})
+        # the folder is judged without a killed run's temporary files, which are removed only
+        # once it is known to be this framework's
+        content = sorted(n for n in os.listdir(work_dir) if n != LOCK and not is_leftover(n))
         if resume and 'last.pt' not in content:
             raise ConfigError(f'--resume: no {work_dir}/last.pt to resume from')
+        notes = []
         if content and not resume:
             held_before = set(content) if lock.created else {*content, LOCK}
             replace(work_dir, content, overwrite, is_run(work_dir, held_before))
             notes.append(f'replaced the run in {work_dir} (--overwrite)')
+        leftovers = remove_leftovers(work_dir)
+        notes.insert(0, describe_removed(leftovers, 'temporary files left by a killed run'))
     except BaseException:
         lock.release(tidy=True)
         raise
