@@ -186,12 +186,15 @@ class Session:
         cfg = self.cfg
         if cfg['phase'] == 'test':
             # A test run writes beside the training run it evaluates, in a new folder each time.
-            return new_test_folder(cfg['work_dir'])
-        self.lock, self.notes = open_training_folder(
-            cfg['work_dir'], self.flags['resume'], self.flags['overwrite']
-        )
-        save_config(cfg, os.path.join(cfg['work_dir'], 'config.yaml'))
-        return cfg['work_dir']
+            folder = new_test_folder(cfg['work_dir'])
+        else:
+            self.lock, self.notes = open_training_folder(
+                cfg['work_dir'], self.flags['resume'], self.flags['overwrite']
+            )
+            folder = cfg['work_dir']
+        # the tools (ensemble, compare, tables) read a run's data and labels through its config
+        save_config(cfg, os.path.join(folder, 'config.yaml'))
+        return folder
 
     def run(self):
         logger = make_logger(self.work_dir) if self.context.is_main else silent_logger()

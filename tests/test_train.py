@@ -12,6 +12,7 @@ import yaml
 from feeders import build_feeder
 from main import main
 from tests.runs import checkpoint_test_args
+from tools.ensemble import main as ensemble_main
 from torchlight.checkpoint import load_checkpoint
 
 
@@ -79,6 +80,13 @@ def test_test_phase_reproduces_the_best_epoch(trained, tmp_path):
     ):
         new, old = pickle.load(f), pickle.load(g)
     assert all(np.array_equal(new[k], old[k]) for k in old)
+    # the test folder is a run the tools read: the ensemble of it with the run it tested (the
+    # same scores twice) gives the best epoch's top-1
+    report = os.path.join(str(tmp_path), 'ensemble.json')
+    assert ensemble_main(['--scores', os.path.join(out, tests[0]), work_dir, '--epoch', 'best',
+                          '--json', report]) == 0
+    with open(report) as f:
+        assert json.load(f)['fused']['top1'] == pytest.approx(best['test']['top1'])
 
 
 @pytest.mark.slow

@@ -103,6 +103,8 @@ def find_runs(roots, epoch):
         except ConfigError as err:
             notes.append(f'{err}; left out')
             continue
+        if tests_a_listed_run(folder, results):
+            continue
         meta = results.get('meta')
         if meta is None:
             notes.append(
@@ -132,6 +134,14 @@ def find_runs(roots, epoch):
         }
         found.setdefault(key, []).append(run)
     return {key: newest_setting(candidates, notes) for key, candidates in found.items()}, notes
+
+
+def tests_a_listed_run(folder, results):
+    """Whether `folder` is a --phase test run in the folder of the training run it tests (which
+    the tables show already); a test run of its own (a released checkpoint's, say) is listed."""
+    return 'weights' in results and os.path.isfile(
+        os.path.join(os.path.dirname(folder), 'results.json')
+    )
 
 
 def setting(config):
