@@ -327,6 +327,22 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
     assert path.read_text() == '{"old": 1}' and os.listdir(tmp_path) == ['results.json']
 
 
+def test_ctrl_c_while_the_data_loads_says_nothing_was_written(tmp_path, capsys, monkeypatch):
+    import main as main_module
+
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(main_module, 'build_datasets', interrupted)
+    work_dir = tmp_path / 'new'
+    config = os.path.join(ROOT, 'config', 'demo', 'joint.yaml')
+    assert main(['--config', config, '--work-dir', str(work_dir)]) == 130
+    assert capsys.readouterr().err == (
+        f'interrupted: the run stopped before writing anything in {work_dir}\n'
+    )
+    assert not work_dir.exists()
+
+
 @pytest.mark.slow
 def test_ctrl_c_before_the_first_epoch_ends_says_there_is_nothing_to_resume(
     tiny_config, tmp_path, capsys, monkeypatch, interrupt_at_epoch
