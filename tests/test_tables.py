@@ -85,9 +85,15 @@ def test_published_figures_sit_beside_ours_and_reference_rows(tmp_path, demo_roo
     )
 
 
-def test_no_runs_is_a_clear_error(tmp_path, capsys):
+def test_no_runs_is_a_clear_error(tmp_path, capsys, demo_root):
     assert tables_main([str(tmp_path), '--epoch', 'best']) == 2
     assert 'no finished run under' in capsys.readouterr().err
+    # a mistyped folder beside one with runs: refused, not shown as a column of empty cells
+    make_run(tmp_path / 'runs' / 'a', demo_root, 'ctrgcn', sf_head=False, stream='joint', wrong=0)
+    typo = str(tmp_path / 'rnus')
+    assert tables_main([str(tmp_path / 'runs'), typo, '--epoch', 'best']) == 2
+    assert capsys.readouterr().err == (
+        f'error: {typo} is not a folder (the runs are looked for under the folders given)\n')
 
 
 def test_seeds_of_one_setting_make_one_cell_mean_and_standard_deviation(tmp_path, demo_root):

@@ -377,6 +377,11 @@ def main(argv=None):
                         'in an existing folder)')
     args = parser.parse_args(argv)
     try:
+        missing = [root for root in args.roots if not os.path.isdir(root)]
+        if missing:
+            # a mistyped folder would only show as empty cells
+            raise ConfigError(f'{missing[0]} is not a folder (the runs are looked for under the '
+                              f'folders given)')
         if args.out:
             check_output_file(args.out, '--out', OUT_SUFFIXES)
         text = write_tables(args.roots, args.epoch)
