@@ -257,19 +257,28 @@ def test_a_layout_file_is_recorded_and_read_back(tmp_path):
     assert feeder[0][0].shape == (3, 64, 3, 1)
 
 
-@pytest.mark.slow
-def test_a_model_trains_on_the_three_file_example(tmp_path):
-    assert prepare(EXAMPLE, tmp_path / 'data', '--layout', 'coco17', '--persons', '1') == 0
+def pose2d_config(tmp_path, data, settings):
+    """A config training CTR-GCN on the prepared 2D data file `data` (its benchmark `default`),
+    into tmp_path/run, with the YAML lines `settings` added."""
     config = tmp_path / 'mine.yaml'
     config.write_text(f"""
 work_dir: {tmp_path / 'run'}
 feeder: pose2d
 benchmark: default
-train_feeder_args: {{data_path: {tmp_path / 'data' / 'custom.h5'}, window_size: 16}}
-test_feeder_args: {{data_path: {tmp_path / 'data' / 'custom.h5'}, window_size: 16}}
+train_feeder_args: {{data_path: {data}, window_size: 16}}
+test_feeder_args: {{data_path: {data}, window_size: 16}}
 model: ctrgcn
-model_args: {{num_class: 3, num_point: 17, num_person: 1, graph: coco17, channels: [8, 8],
-              strides: [1, 2]}}
+device: cpu
+""" + settings)
+    return config
+
+
+@pytest.mark.slow
+def test_a_model_trains_on_the_three_file_example(tmp_path):
+    assert prepare(EXAMPLE, tmp_path / 'data', '--layout', 'coco17', '--persons', '1') == 0
+    config = pose2d_config(tmp_path, tmp_path / 'data' / 'custom.h5', """
+model_args: {num_class: 3, num_point: 17, num_person: 1, graph: coco17, channels: [8, 8],
+             strides: [1, 2]}
 batch_size: 2
 test_batch_size: 2
 num_epoch: 12
@@ -277,7 +286,6 @@ step: [10]
 warm_up_epoch: 0
 base_lr: 0.05
 num_worker: 0
-device: cpu
 """)
     assert main(['--config', str(config)]) == 0
     with open(tmp_path / 'run' / 'log.txt') as f:
@@ -295,16 +303,8 @@ def test_a_split_left_empty_by_bad_files_is_named_and_refused_by_training(tmp_pa
     assert 'no sample in default test: a run needs samples in both splits' in printed
     assert '1 of the 3 classes have no sample: 2 (kick)' in printed
 
-    config = tmp_path / 'mine.yaml'
-    config.write_text(f"""
-work_dir: {tmp_path / 'run'}
-feeder: pose2d
-benchmark: default
-train_feeder_args: {{data_path: {tmp_path / 'data' / 'raw.h5'}, window_size: 16}}
-test_feeder_args: {{data_path: {tmp_path / 'data' / 'raw.h5'}, window_size: 16}}
-model: ctrgcn
-model_args: {{num_class: 3, num_point: 17, num_person: 1, graph: coco17}}
-device: cpu
+    config = pose2d_config(tmp_path, tmp_path / 'data' / 'raw.h5', """
+model_args: {num_class: 3, num_point: 17, num_person: 1, graph: coco17}
 """)
     assert main(['--config', str(config)]) == 2
     assert capsys.readouterr().err == (
