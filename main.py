@@ -262,9 +262,9 @@ def what_is_kept(cfg):
     at the end of each epoch)."""
     if cfg['phase'] == 'test':
         return 'the test stopped before writing its scores'
-    last = os.path.join(cfg['work_dir'], 'last.pt')
     if not os.path.isfile(os.path.join(cfg['work_dir'], 'config.yaml')):
         return f"the run stopped before writing anything in {cfg['work_dir']}"
+    last = os.path.join(cfg['work_dir'], 'last.pt')
     if not os.path.isfile(last):
         return (f"no epoch was finished, nothing to resume in {cfg['work_dir']}; add --overwrite "
                 f"to start again")

@@ -181,9 +181,8 @@ class Predictor:
         attrs = (self.run_index or {'attrs': {}})['attrs']
         if 'centred' in attrs:
             return bool(attrs['centred'])
-        if self.layout.name != 'ntu25':
-            return None
-        return True if self.meta['dataset'] in CENTRED_DATASETS else None
+        known = self.layout.name == 'ntu25' and self.meta['dataset'] in CENTRED_DATASETS
+        return True if known else None
 
     def centring_notes(self, frames, where):
         """A note for an off-centre NTU-layout sequence when whether the run's data was centred
