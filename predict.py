@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import torch
 
-from data import fit_persons, ntu
+from data import fit_persons, ntu, pkummd
 from data.inputs import read_sequence
 from data.storage import XY_SCORE, XYZ
 from feeders import FEEDERS
@@ -49,9 +49,12 @@ WINDOWS_PER_BATCH = 64
 AMBIGUOUS_RATIO = 0.25
 # What the channels hold (data/storage.py), in messages.
 CHANNELS = {XYZ: '3D joints (x, y, z)', XY_SCORE: '2D keypoints (x, y, score)'}
-# Datasets whose preparation centres every sequence (data/ntu.py translate), for data files
-# prepared before the preparation recorded it (their `centred` attribute).
-CENTRED_DATASETS = ('ntu60', 'ntu120', 'pkummd', 'demo')
+# How each preparation's centring (a prepared file's `centred` attribute) is applied to an input.
+CENTRINGS = {ntu.CENTRING: ntu.translate_present, pkummd.CENTRING: pkummd.centre_on_first_present}
+# The centring of the datasets whose preparation always centres, for data files prepared before
+# it was recorded.
+CENTRED_DATASETS = {'ntu60': ntu.CENTRING, 'ntu120': ntu.CENTRING, 'demo': ntu.CENTRING,
+                    'pkummd': pkummd.CENTRING}
 
 
 class Predictor:
@@ -117,12 +120,10 @@ class Predictor:
                              self.meta['dataset'])
         windows = [frames[start : start + self.span]
                    for start in window_starts(len(frames), self.span, self.stride)]
-        # each window centred as the run's data centred each sample (a centred one stays as it is)
-        centre = ntu.translate_present if self.centres_inputs else (lambda window: window)
         rng = np.random.default_rng(0)  # test-time transforms draw nothing; seeded all the same
         inputs = [
             # (T, M, V, C) → (C, T, V, M)
-            self.transforms(centre(window).transpose(3, 0, 2, 1), rng, info)
+            self.transforms(self.centred(window).transpose(3, 0, 2, 1), rng, info)
             for window in windows
             if window.any()
         ]
@@ -172,29 +173,41 @@ class Predictor:
                 f'{slots} are scored, the other {persons - slots} dropped',)
 
     @functools.cached_property
-    def centres_inputs(self):
-        """Whether the run's 3D data was centred by its preparation (NTU RGB+D, PKU-MMD, pyskl's
-        NTU 3D, the demo): recorded in its data file when here, else known for the datasets
-        whose preparation always centres; None when unknown."""
+    def centring(self):
+        """How the run's 3D data was centred by its preparation (a key of CENTRINGS; NTU RGB+D,
+        PKU-MMD, pyskl's NTU 3D, the demo, the reference .npz layout): recorded in its data file
+        when here, else known for the datasets whose preparation always centres; '' when not
+        centred (2D data; custom 3D data, stored as given), None when unknown."""
         if self.channels != XYZ:
-            return False
+            return ''
         attrs = (self.run_index or {'attrs': {}})['attrs']
-        if 'centred' in attrs:
-            return bool(attrs['centred'])
-        known = self.layout.name == 'ntu25' and self.meta['dataset'] in CENTRED_DATASETS
-        return True if known else None
+        if attrs.get('centred') in ('', *CENTRINGS):
+            return attrs['centred']
+        if self.layout.name == 'ntu25':
+            return CENTRED_DATASETS.get(self.meta['dataset'])
+        return None
+
+    def centred(self, window):
+        """A window (T, M, V, C) centred as the run's data centred each sample (a centred one
+        stays as it is); one without actor 1, in a longer input where another actor stays, on
+        the first present body."""
+        if not self.centring:
+            return window
+        if self.centring == ntu.CENTRING and window[:, 0].any():
+            return ntu.translate_present(window)
+        return pkummd.centre_on_first_present(window)
 
     def centring_notes(self, frames, where):
-        """A note for an off-centre NTU-layout sequence when whether the run's data was centred
-        is unknown here."""
-        if self.centres_inputs is not None or self.layout.name != 'ntu25' or not frames.any():
+        """A note for an off-centre NTU-layout sequence when how the run's data was centred is
+        unknown here."""
+        if self.centring is not None or self.layout.name != 'ntu25' or not frames.any():
             return ()
-        if np.allclose(ntu.translate_present(frames), frames):
+        if np.allclose(pkummd.centre_on_first_present(frames), frames):
             return ()
-        return (f"{where} is not centred, and whether the run's data was is not known here (its "
-                f'data file is not here or predates that record): if it came from NTU RGB+D, '
-                f"PKU-MMD or a pyskl 3D file, centre {where} on the spine middle of its first "
-                f"person's first frame",)
+        return (f"{where} is not centred, and how the run's data was is not known here (its data "
+                f'file is not here or predates that record): if it came from NTU RGB+D, PKU-MMD '
+                f"or a pyskl 3D file, centre {where} on the spine middle of its first person's "
+                f'first frame',)
 
     def checked(self, frames, where):
         """`frames` as float32 (T, M, V, C) (a (T, V, C) array is one person), refused naming

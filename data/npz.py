@@ -18,6 +18,7 @@ import zipfile
 import h5py
 import numpy as np
 
+from data import ntu, pkummd
 from data.storage import PerProcessSource, read_index
 from torchlight.registry import ConfigError
 
@@ -101,11 +102,14 @@ def read_npz_split(path, split):
         class_names = (
             [str(n) for n in archive['class_names']] if 'class_names' in archive.files else None
         )
+    dataset = os.path.splitext(os.path.basename(path))[0]
     attrs = {
-        'dataset': os.path.splitext(os.path.basename(path))[0],
+        'dataset': dataset,
         'split': split,
         'layout': 'ntu25',
         'num_class': int(one_hot.shape[1]),
+        # the reference layout holds prepared NTU RGB+D or PKU-MMD samples, centred as prepared
+        'centred': pkummd.CENTRING if dataset.upper().startswith('PKUMMD') else ntu.CENTRING,
     }
     if class_names:
         attrs['class_names'] = class_names

@@ -204,10 +204,14 @@ def translate(frames):
     return frames
 
 
+# How NTU's preparation centres a sample, as prepared files record it (their `centred` attribute).
+CENTRING = 'first actor'
+
+
 def translate_present(frames):
     """`translate` for frames of any number of person slots (T, M, V, C), each absent person's
     frames left zero (zeros mark absence); as NTU's preparation centres a sequence. Centring a
-    centred sequence changes nothing."""
+    centred sequence changes nothing. Actor 1 must be present in some frame."""
     present = (frames != 0).any(axis=(2, 3), keepdims=True)               # (T, M, 1, 1)
     return np.where(present, translate(frames), 0).astype(np.float32)
 

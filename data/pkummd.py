@@ -98,14 +98,23 @@ def read_labels(path):
     return intervals, problems
 
 
+# How the preparation centres a clip, as prepared files record it (their `centred` attribute).
+CENTRING = 'first present body'
+
+
 def translate_clip(clip):
-    """Remove frames with no body; subtract the spine middle (joint 2) of the first frame's first
-    present body; absent bodies stay zero."""
-    present = np.any(clip != 0, axis=(2, 3))  # (T, 2)
-    clip = clip[present.any(axis=1)]
-    present = present[present.any(axis=1)]
-    origin = clip[0, np.argmax(present[0]), 1]
-    return np.where(present[:, :, None, None], clip - origin, 0).astype(np.float32)
+    """Remove frames with no body, then centre the clip (centre_on_first_present)."""
+    clip = clip[np.any(clip != 0, axis=(1, 2, 3))]
+    return centre_on_first_present(clip)
+
+
+def centre_on_first_present(frames):
+    """Frames (T, M, V, C) minus the spine middle (joint 2) of the first present body of the first
+    frame holding one; absent bodies stay zero. Centring a centred sequence changes nothing."""
+    present = np.any(frames != 0, axis=(2, 3))                            # (T, M)
+    first = np.flatnonzero(present.any(axis=1))[0]
+    origin = frames[first, np.argmax(present[first]), 1]
+    return np.where(present[:, :, None, None], frames - origin, 0).astype(np.float32)
 
 
 def read_sequence(source):

@@ -45,9 +45,9 @@ class Recipe:
     source_kind: str = 'files'  # what a source is, in the summary
     # what the C channels hold, XYZ or XY_SCORE; None where the preparation cannot know
     channels: Optional[str] = XYZ
-    # every sequence translated to the spine middle of its first person's first frame (NTU,
-    # PKU-MMD, pyskl's NTU 3D): predict.py centres its inputs so for runs on such data
-    centred: bool = False
+    # how every sequence was translated to the origin, by name (ntu.CENTRING, pkummd.CENTRING);
+    # '' when not: predict.py centres its inputs so for runs on such data
+    centred: str = ''
 
 
 def files_in(raw, suffix):
@@ -105,7 +105,7 @@ def ntu_recipe(dataset, raw):
         npz_names=short,
         left_out={'on the official list of samples with missing skeletons': known_missing},
         problems=problems,
-        centred=True,
+        centred=ntu.CENTRING,
     )
 
 
@@ -216,7 +216,7 @@ def pkummd_recipe(raw):
             ],
             'in no split list': sorted(set(skeletons) - set(listed)),
         },
-        centred=True,
+        centred=pkummd.CENTRING,
     )
 
 
@@ -264,7 +264,7 @@ def pyskl_recipe(path, layout=None, persons=2):
         per_sample=('image_size',) if channels == 2 else (),
         source_kind='records',
         channels=XY_SCORE if channels == 2 else XYZ,
-        centred=pyskl.centres(layout, channels),
+        centred=ntu.CENTRING if pyskl.centres(layout, channels) else '',
     )
 
 

@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from data.ntu import CENTRING
 from data.storage import XY_SCORE, XYZ, write_split
 from graph.layouts import COCO17, NTU25
 from torchlight.errors import ConfigError
@@ -410,7 +411,7 @@ def generate(root, layout='ntu25'):
             split=split,
             layout=layout,
             channels=XYZ if layout == 'ntu25' else XY_SCORE,
-            centred=layout == 'ntu25',  # kinect_sample
+            centred=CENTRING if layout == 'ntu25' else '',  # kinect_sample
             num_class=len(CLASS_NAMES),
             class_names=list(CLASS_NAMES),
             generator_version=GENERATOR_VERSION,

@@ -239,7 +239,7 @@ def test_prepare_command_writes_both_benchmarks(tmp_path, capsys):
     assert train.labels.tolist() == [4, 57, 33]
     assert read_index(str(out / 'ntu60.h5'), 'xsub', 'test')['names'] == []
     assert train.meta['class_names'][57] == 'handshaking' and train.meta['num_class'] == 60
-    assert train.meta['centred'] is True      # predict.py centres inputs for runs on this data
+    assert train.meta['centred'] == 'first actor'   # predict.py centres inputs so
     stored = train.reader[0]
     expected = prepare_sequence(ONE_BODY_LF)
     assert stored.shape == (54, 2, 25, 3)

@@ -532,16 +532,55 @@ def test_inputs_are_centred_as_the_runs_data_was_prepared(tmp_path):
         return Predictor(write_checkpoint(tmp_path / f'{name}.pt', str(data), dataset=name,
                                           model_args=SMALL))
 
-    # data recorded as centred (NTU, PKU-MMD, pyskl's NTU 3D): the raw file scores as centred
-    centred = predictor('pyskl_ntu', centred=True)
+    # data recorded as centred (NTU, pyskl's NTU 3D): the raw file scores as centred
+    centred = predictor('pyskl_ntu', centred='first actor')
     np.testing.assert_allclose(centred.predict(raw), centred.predict(by_hand), rtol=1e-6)
     assert centred.read(str(tmp_path / 'raw.npy')).notes == ()
+    # NTU RGB+D's own data, prepared before the record and not here: known all the same
+    known = predictor('ntu60')
+    np.testing.assert_allclose(known.predict(raw), known.predict(by_hand), rtol=1e-6)
     # custom 3D data, stored as given: the model reads the coordinates as they are
-    as_given = predictor('mine', centred=False)
+    as_given = predictor('mine', centred='')
     assert not np.allclose(as_given.predict(raw), as_given.predict(by_hand), rtol=1e-3)
     # data not here and a dataset of unknown preparation: said, not guessed
     unknown = predictor('gone')
     note, = unknown.read(str(tmp_path / 'raw.npy')).notes
-    assert note.startswith(f"{tmp_path / 'raw.npy'} is not centred, and whether the run's data")
+    assert note.startswith(f"{tmp_path / 'raw.npy'} is not centred, and how the run's data was")
     np.save(tmp_path / 'centred.npy', by_hand)
     assert unknown.read(str(tmp_path / 'centred.npy')).notes == ()
+
+
+def test_windows_are_centred_by_the_rule_of_the_runs_preparation(tmp_path):
+    rng = np.random.default_rng(4)
+    two = rng.normal(size=(40, 2, 25, 3)).astype(np.float32) + [1.0, 0.0, 3.0]
+    two[:2, 0] = 0                          # actor 1 enters at frame 2, actor 2 is there from 0
+    first_actor = Predictor(write_checkpoint(tmp_path / 'ntu.pt', str(tmp_path / 'gone'),
+                                             dataset='ntu120', model_args=SMALL))
+    present_body = Predictor(write_checkpoint(tmp_path / 'pku.pt', str(tmp_path / 'gone'),
+                                              dataset='pkummd', model_args=SMALL))
+    # NTU: actor 1's first frame; PKU-MMD: the first body of the first frame (actor 2's)
+    np.testing.assert_allclose(first_actor.centred(two)[2, 0, 1], 0, atol=1e-6)
+    np.testing.assert_allclose(present_body.centred(two)[0, 1, 1], 0, atol=1e-6)
+    # a prepared PKU-MMD clip is left as it is
+    prepared = present_body.centred(two)
+    np.testing.assert_array_equal(present_body.centred(prepared), prepared)
+    # a window of a longer input where actor 1 has left: centred on actor 2, not a traceback
+    two[10:, 0] = 0
+    np.testing.assert_allclose(first_actor.centred(two[20:])[0, 1, 1], 0, atol=1e-6)
+    windowed = Predictor(write_checkpoint(tmp_path / 'w.pt', str(tmp_path / 'gone'),
+                                          dataset='ntu120', model_args=SMALL), span=20, stride=10)
+    assert len(windowed.model_inputs(two)) == 3             # frames 0-19, 10-29, 20-39
+    assert abs(windowed.predict(two).sum() - 1) < 1e-9
+
+
+def test_a_run_on_the_reference_npz_layout_centres_its_inputs(tmp_path):
+    raw = np.random.default_rng(5).normal(size=(12, 1, 25, 3)).astype(np.float32) + 2.0
+    by_hand = raw - raw[0, 0, 1]
+    padded = np.zeros((1, 12, 150), np.float32)
+    padded[0, :, :75] = by_hand.reshape(12, 75)
+    data = tmp_path / 'NTU60_CS.npz'
+    np.savez(data, x_train=padded, y_train=np.eye(10)[[0]], x_test=padded, y_test=np.eye(10)[[0]])
+    predictor = Predictor(write_checkpoint(tmp_path / 'w.pt', str(data), dataset='NTU60_CS',
+                                           benchmark='xsub', model_args=SMALL))
+    assert predictor.centring == 'first actor'
+    np.testing.assert_allclose(predictor.predict(raw), predictor.predict(by_hand), rtol=1e-6)

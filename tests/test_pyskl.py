@@ -63,7 +63,7 @@ def test_a_3d_file_becomes_benchmarks_with_its_splits_order_and_ntu_names(tmp_pa
             assert index['names'] == SPLITS[f'{benchmark}_{key}']
     index = read_index(stored)
     assert index['attrs']['layout'] == 'ntu25' and index['attrs']['num_class'] == 60
-    assert index['attrs']['channels'] == 'x, y, z' and index['attrs']['centred'] is True
+    assert index['attrs']['channels'] == 'x, y, z' and index['attrs']['centred'] == 'first actor'
     assert index['attrs']['class_names'][2] == 'brushing teeth'
     assert 'image_size' not in index
     feeder = build_feeder('skeleton', data_path=stored, benchmark='xview', split='test')
@@ -91,7 +91,7 @@ def test_a_2d_file_gets_coco17_scores_as_third_channel_and_image_sizes(tmp_path)
     train = read_index(stored, 'split1', 'train')
     assert train['names'] == ['clip_c', 'clip_a']
     assert train['attrs']['layout'] == 'coco17' and train['attrs']['class_names'] == ['0', '1', '2']
-    assert train['attrs']['channels'] == 'x, y, score' and train['attrs']['centred'] is False
+    assert train['attrs']['channels'] == 'x, y, score' and train['attrs']['centred'] == ''
     np.testing.assert_array_equal(train['image_size'], [shapes[2][:2], shapes[0]])
     np.testing.assert_array_equal(read_index(stored, 'split1', 'test')['image_size'], [shapes[1]])
     feeder = build_feeder('pose2d', data_path=stored, benchmark='split1', split='train')
