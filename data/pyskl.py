@@ -9,6 +9,7 @@ C = 3 for 3D joints (float16 in pyskl's NTU files), C = 2 for 2D keypoints, whic
 """
 
 import re
+from collections import Counter
 
 import numpy as np
 
@@ -98,16 +99,17 @@ def infer_layout(path, shape):
 
 def ntu_labelled(records):
     """Whether the records are labelled as pyskl's NTU files are: every frame_dir an NTU name and,
-    for every action, more of its records labelled action id − 1 than not. In such a file a record
-    whose label disagrees with its name is a bad record (read_record), not a class of its own; a
-    subset of NTU relabelled 0 to k (an action whose records all disagree) is numbered instead."""
+    for every action, at least one record and at least half of them labelled action id − 1. In
+    such a file a record whose label disagrees with its name is a bad record (read_record), not a
+    class of its own; a subset of NTU relabelled 0 to k (an action whose records all disagree) is
+    numbered instead."""
     if not records or not all(ntu.NAME.match(str(r.get('frame_dir', ''))) for r in records):
         return False
-    agreement = {}  # action → records agreeing − records disagreeing
+    agree, disagree = Counter(), Counter()  # per action
     for record in records:
         action = ntu_label(record)
-        agreement[action] = agreement.get(action, 0) + (1 if record.get('label') == action else -1)
-    return all(balance > 0 for balance in agreement.values())
+        (agree if record.get('label') == action else disagree)[action] += 1
+    return all(agree[action] >= max(1, disagree[action]) for action in {*agree, *disagree})
 
 
 def ntu_label(record):
