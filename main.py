@@ -18,7 +18,12 @@ from torchlight.distributed import Context
 from torchlight.log import close_logger, make_logger, silent_logger
 from torchlight.registry import ConfigError
 from torchlight.trainer import Trainer, seed_everything, select_device
-from torchlight.workdir import is_run, new_test_folder, open_training_folder
+from torchlight.workdir import (
+    holds_only_a_stopped_run,
+    is_run,
+    new_test_folder,
+    open_training_folder,
+)
 
 COMPONENTS = {'model': MODELS, 'feeder': FEEDERS}
 
@@ -56,11 +61,15 @@ def resumed_seed_flags(cfg, flags):
     asked for. A seed with a last.pt continues it, its saved configuration checked first, so that
     a changed option (base_lr, say) is refused before any seed trains, as --resume refuses it for a
     single run, and a raised num_epoch continues it. A seed never started, or stopped before its
-    first epoch was saved, starts afresh (replacing only what this framework wrote there)."""
+    first epoch was saved, starts afresh: its folder is replaced when it holds only what that
+    stop left (anything else there is refused, as without --overwrite)."""
     last = os.path.join(cfg['work_dir'], 'last.pt')
     finished = os.path.isfile(os.path.join(cfg['work_dir'], 'results.json'))
     if not os.path.isfile(last):
-        return None if finished else {**flags, 'resume': False, 'overwrite': True}
+        if finished:
+            return None
+        return {**flags, 'resume': False,
+                'overwrite': flags['overwrite'] or holds_only_a_stopped_run(cfg['work_dir'])}
     checkpoint = load_checkpoint(last)
     resumed_config(cfg, checkpoint.get('config') or {}, last)
     if finished and checkpoint.get('epoch', 0) >= cfg['num_epoch']:

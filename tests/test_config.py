@@ -227,8 +227,15 @@ def test_a_resumed_sweep_treats_each_seed_as_its_single_run(tmp_path):
     write_seed(1, 1, finished=False)
     runs = seed_runs(*sweep())
     assert [(c['seed'], f['resume']) for c, f in runs] == [(1, True), (2, False)]
-    # seed 2 starts afresh, replacing what a stop in its first epoch would have left there
+    # seed 2 starts afresh, replacing what a stop in its first epoch left there, and only that
     assert runs[1][1]['overwrite'] and not runs[0][1]['overwrite']
+    stopped = work_dir / 'seed2'
+    stopped.mkdir()
+    for name in ('config.yaml', 'log.txt', '.lock'):
+        (stopped / name).write_text('a stop in the first epoch\n')
+    assert seed_runs(*sweep())[1][1]['overwrite']
+    (stopped / 'my_notes.txt').write_text('mine\n')
+    assert not seed_runs(*sweep())[1][1]['overwrite']
     # a raised num_epoch continues the finished seed too, as it would a single run
     raised = sweep('--num_epoch', str(epochs + 5))
     assert [(c['seed'], f['resume']) for c, f in seed_runs(*raised)] == [

@@ -4,6 +4,7 @@ framework."""
 
 import fcntl
 import os
+import re
 import time
 
 from torchlight.errors import ConfigError
@@ -11,6 +12,11 @@ from torchlight.files import describe_removed, is_leftover, remove, remove_lefto
 
 # Holds the PID of the process writing the run; locked with flock while it runs.
 LOCK = '.lock'
+# What a training run writes into its work dir before and while it saves its first epoch.
+FIRST_EPOCH_OUTPUTS = re.compile(
+    r'(config\.yaml|log\.txt|tensorboard|best\.pt|confusion\w*\.png|epoch\d+_\w+_score\.pkl|'
+    + re.escape(LOCK) + r')$'
+)
 
 
 def is_run(folder, names=None):
@@ -21,6 +27,14 @@ def is_run(folder, names=None):
     return 'config.yaml' in has and bool(
         has & {'results.json', 'last.pt'} or {LOCK, 'log.txt'} <= has
     )
+
+
+def holds_only_a_stopped_run(folder):
+    """Whether `folder` is absent, or holds nothing but what a run stopped before saving its
+    first epoch wrote (its temporary files included): what may be replaced without --overwrite."""
+    if not os.path.isdir(folder):
+        return True
+    return all(FIRST_EPOCH_OUTPUTS.match(name) or is_leftover(name) for name in os.listdir(folder))
 
 
 class WorkDirLock:
