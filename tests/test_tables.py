@@ -209,14 +209,15 @@ def test_datasets_of_one_name_get_tables_of_their_own(tmp_path, demo_root):
     assert 'left out' not in text
 
 
-def as_test_run(run, folder):
-    """Turn a fake training run into what `main.py --phase test` writes into `folder`."""
+def as_test_run(run, folder, weights=None):
+    """What `main.py --phase test` writes into `folder` when it tests `weights` (default: the
+    fake training run's best.pt) and scores as that run's best epoch."""
     folder.mkdir(parents=True)
     (folder / 'config.yaml').write_text((run / 'config.yaml').read_text())
     results = json.loads((run / 'results.json').read_text())
     best = results['best']
     (folder / 'epoch1_test_score.pkl').write_bytes((run / best['scores']).read_bytes())
-    tested = {'meta': results['meta'], 'weights': str(run / 'best.pt'), 'epoch': 2,
+    tested = {'meta': results['meta'], 'weights': str(weights or run / 'best.pt'), 'epoch': 2,
               'test': best['test'], 'scores': 'epoch1_test_score.pkl'}
     (folder / 'results.json').write_text(json.dumps(tested))
 
@@ -224,14 +225,16 @@ def as_test_run(run, folder):
 def test_a_test_run_counts_on_its_own_not_inside_the_run_it_tests(tmp_path, demo_root):
     root = tmp_path / 'runs'
     make_run(root / 'mine', demo_root, 'ctrgcn', sf_head=False, stream='joint', wrong=36)
-    # tested again inside its own folder: the same run, not a second one
+    # tested again inside its own folder, or in a folder below it: the same run, not a second one
     as_test_run(root / 'mine', root / 'mine' / 'test_20261201-120000')
+    as_test_run(root / 'mine', root / 'mine' / 'eval' / 'test_20261201-123000')
     assert tables_main([str(root), '--epoch', 'best', '--out', str(tmp_path / 't.md')]) == 0
     text = (tmp_path / 't.md').read_text()
     assert '| CTR-GCN | 90.00 | — | — | — | — |' in text and 'left out' not in text
-    # a test run of its own (a released checkpoint tested into a folder of its own) is a run
+    # a test run of a released checkpoint (from no run of this framework) is a run of its own
     other = tmp_path / 'released'
     make_run(tmp_path / 'scratch', demo_root, 'stgcn', sf_head=False, stream='joint', wrong=18)
-    as_test_run(tmp_path / 'scratch', other / 'test_20261201-130000')
+    as_test_run(tmp_path / 'scratch', other / 'test_20261201-130000',
+                weights=tmp_path / 'downloads' / 'stgcn_ntu60_xsub.pt')
     assert tables_main([str(other), '--epoch', 'best', '--out', str(tmp_path / 'u.md')]) == 0
     assert '| ST-GCN | 95.00 | — | — | — | — |' in (tmp_path / 'u.md').read_text()

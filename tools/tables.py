@@ -103,7 +103,7 @@ def find_runs(roots, epoch):
         except ConfigError as err:
             notes.append(f'{err}; left out')
             continue
-        if tests_a_listed_run(folder, results):
+        if tests_a_listed_run(results):
             continue
         meta = results.get('meta')
         if meta is None:
@@ -136,12 +136,17 @@ def find_runs(roots, epoch):
     return {key: newest_setting(candidates, notes) for key, candidates in found.items()}, notes
 
 
-def tests_a_listed_run(folder, results):
-    """Whether `folder` is a --phase test run in the folder of the training run it tests (which
-    the tables show already); a test run of its own (a released checkpoint's, say) is listed."""
-    return 'weights' in results and os.path.isfile(
-        os.path.join(os.path.dirname(folder), 'results.json')
-    )
+def tests_a_listed_run(results):
+    """Whether results.json is a --phase test run's whose checkpoint belongs to a training run
+    that the tables list (which they show already); a test run of a checkpoint from elsewhere (a
+    released one, say) is listed itself."""
+    if 'weights' not in results:
+        return False
+    try:
+        _, tested = read_run(os.path.dirname(results['weights']))
+    except ConfigError:
+        return False
+    return tested.get('meta') is not None
 
 
 def setting(config):
