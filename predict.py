@@ -193,9 +193,9 @@ class Predictor:
         the first present body."""
         if not self.centring:
             return window
-        if self.centring == ntu.CENTRING and window[:, 0].any():
-            return ntu.translate_present(window)
-        return pkummd.centre_on_first_present(window)
+        if not window[:, 0].any():
+            return pkummd.centre_on_first_present(window)      # translate needs actor 1
+        return CENTRINGS[self.centring](window)
 
     def centring_notes(self, frames, where):
         """A note for an off-centre NTU-layout sequence when how the run's data was centred is
