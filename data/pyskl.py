@@ -151,17 +151,17 @@ def read_record(source):
     frames = fit_persons(keypoint.transpose(1, 0, 2, 3), persons)
     if not frames[:, 0].any():
         raise DataFileError(f'{where}: every keypoint of the first person is zero')
-    if centres(layout, channels):
+    if centring(layout, channels):
         # pyskl's NTU joints are the Kinect's; prepared NTU data is centred (data/ntu.py)
         frames = ntu.translate_present(frames)
     extras = {'image_size': image_size(record)} if channels == 2 else {}
     return [(str(record['frame_dir']), int(label), frames, extras)], []
 
 
-def centres(layout, channels):
-    """Whether records of this layout and channel count are centred as NTU's preparation centres
-    its samples: NTU's 3D joints."""
-    return layout == 'ntu25' and channels == 3
+def centring(layout, channels):
+    """How records of this layout and channel count are centred (a prepared file's `centred`):
+    NTU's 3D joints as NTU's preparation centres its samples, anything else not ('')."""
+    return ntu.CENTRING if layout == 'ntu25' and channels == 3 else ''
 
 
 def checked_keypoint(where, record, joints, channels):

@@ -264,7 +264,7 @@ def pyskl_recipe(path, layout=None, persons=2):
         per_sample=('image_size',) if channels == 2 else (),
         source_kind='records',
         channels=XY_SCORE if channels == 2 else XYZ,
-        centred=ntu.CENTRING if pyskl.centres(layout, channels) else '',
+        centred=pyskl.centring(layout, channels),
     )
 
 
